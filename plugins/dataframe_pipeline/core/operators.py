@@ -1,0 +1,222 @@
+"""The base of every step operator: where the input comes from, where outputs go, what is reported.
+
+A step operator reads the dataset its upstream task returned (a small reference from XCom), streams
+it through pure logic, writes its output and its quarantine as committed datasets under
+``<storage_root>/<dag_id>/<partition key>/<task_id>/``, logs the row accounting and returns::
+
+    {"step": ..., "dataset": DatasetRef, "quarantine": DatasetRef, "accounting": RowAccounting}
+
+Configuration and data-contract errors fail the task without retry; I/O errors propagate so the
+task's retries apply.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow.sdk import BaseOperator, ObjectStoragePath
+from airflow.sdk.exceptions import AirflowFailException
+
+from dataframe_pipeline.core import settings
+from dataframe_pipeline.exceptions import ConfigurationError, DataContractError, ValidationFailedError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from airflow.sdk import Context
+
+    from dataframe_pipeline.core.batch import RowAccounting
+    from dataframe_pipeline.core.dataset import DatasetReader, DatasetRef, DatasetWriter
+    from dataframe_pipeline.core.quarantine import QuarantineWriter
+
+#: errors that retrying cannot fix
+NON_RETRYABLE = (ConfigurationError, DataContractError, ValidationFailedError)
+
+
+def dataset_uri(value: Any) -> str:
+    """Accept what an upstream step returned, a DatasetRef dict, or a URI string."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "dataset" in value:
+        return value["dataset"]["uri"]
+    if isinstance(value, dict) and "uri" in value:
+        return value["uri"]
+    raise ConfigurationError("input_dataset", value, "expected an upstream step's result or a dataset URI")
+
+
+class DataFrameStepOperator(BaseOperator):
+    """Base class of the step operators.
+
+    :param input_dataset: the upstream step's result (``upstream.output``) or a dataset URI. (templated)
+    :param storage_root: root of the datasets; defaults to ``DATAFRAME_PIPELINE_STORAGE_ROOT``. (templated)
+    :param batch_rows: rows per streamed batch; defaults to ``DATAFRAME_PIPELINE_BATCH_ROWS``.
+    """
+
+    template_fields: Sequence[str] = ("input_dataset", "storage_root")
+    step: ClassVar[str] = "step"
+    ui_color = "#e8f4fa"
+
+    def __init__(
+        self,
+        *,
+        input_dataset: Any = None,
+        storage_root: str | None = None,
+        batch_rows: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.input_dataset = input_dataset
+        self.storage_root = storage_root
+        self.batch_rows = batch_rows
+
+    # -- configuration -------------------------------------------------------------------------
+    def validate_config(self) -> None:
+        """Check the configuration without touching data; raise ConfigurationError. Subclasses extend."""
+        if self.batch_rows is not None and (not isinstance(self.batch_rows, int) or self.batch_rows < 1):
+            raise ConfigurationError("batch_rows", self.batch_rows, "must be a positive integer")
+
+    @property
+    def rows_per_batch(self) -> int:
+        return self.batch_rows or settings.batch_rows()
+
+    # -- execution -----------------------------------------------------------------------------
+    def execute(self, context: Context) -> dict[str, Any]:
+        try:
+            self.validate_config()
+            result = self.run_step(context)
+        except NON_RETRYABLE as err:
+            raise AirflowFailException(f"{type(err).__name__}: {err}") from err
+        self.log.info("%s result: %s", self.step, json.dumps(result, default=str, sort_keys=True))
+        return result
+
+    def run_step(self, context: Context) -> dict[str, Any]:
+        raise NotImplementedError
+
+    # -- locations -----------------------------------------------------------------------------
+    def task_path(self, context: Context) -> ObjectStoragePath:
+        root = ObjectStoragePath(self.storage_root or settings.storage_root())
+        dag_run = context["dag_run"]
+        key = settings.partition_key(dag_run.logical_date, dag_run.run_id)
+        return root / self.dag_id / key / self.task_id
+
+    def open_input(self) -> DatasetReader:
+        from dataframe_pipeline.core.dataset import DatasetReader
+
+        path = ObjectStoragePath(dataset_uri(self.input_dataset))
+        return DatasetReader(path.fs, path.path, uri=str(path))
+
+    def open_output(self, context: Context, name: str = "output") -> DatasetWriter:
+        from dataframe_pipeline.core.dataset import DatasetWriter, new_attempt_id
+
+        path = self.task_path(context) / name
+        return DatasetWriter(path.fs, path.path, uri=str(path), attempt_id=new_attempt_id(context["ti"].try_number))
+
+    def open_quarantine(self, context: Context) -> QuarantineWriter:
+        from dataframe_pipeline.core.quarantine import QuarantineWriter
+
+        return QuarantineWriter(self.open_output(context, "quarantine"), step=self.step)
+
+    # -- reporting -----------------------------------------------------------------------------
+    def report(self, accounting: RowAccounting, output: DatasetRef, quarantine: DatasetRef, **extra: Any) -> dict:
+        self.log.info("row accounting [%s]: %s", self.step, accounting.summary())
+        self.log.info(
+            "output: %s (%d rows); quarantine: %s (%d rows)",
+            output.uri,
+            output.rows,
+            quarantine.uri,
+            quarantine.rows,
+        )
+        if not accounting.balanced:
+            raise DataContractError(f"row accounting does not reconcile: {accounting.summary()}")
+        return {
+            "step": self.step,
+            "dataset": output.as_dict(),
+            "quarantine": quarantine.as_dict(),
+            "accounting": accounting.as_dict(),
+            **extra,
+        }
+
+
+class TransformStepOperator(DataFrameStepOperator):
+    """A step that streams its input through a declared chain of batch transformers.
+
+    :param transforms: the chain, in order, as ``[{"<name>": {<params>}}, ...]``; names come from the
+        operator's ``registry``. Classes are imported at run time, so DAG files stay light. (templated)
+    """
+
+    template_fields: Sequence[str] = (*DataFrameStepOperator.template_fields, "transforms")
+    #: transform name -> "module:Class"
+    registry: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, *, transforms: list[dict[str, dict[str, Any]]], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.transforms = transforms
+
+    def validate_config(self) -> None:
+        super().validate_config()
+        if not isinstance(self.transforms, list) or not self.transforms:
+            raise ConfigurationError("transforms", self.transforms, "must be a non-empty list of {name: params}")
+        for i, item in enumerate(self.transforms):
+            if not isinstance(item, dict) or len(item) != 1:
+                raise ConfigurationError(f"transforms[{i}]", item, "must be a one-key mapping {name: params}")
+            ((name, params),) = item.items()
+            if name not in self.registry:
+                known = ", ".join(sorted(self.registry))
+                raise ConfigurationError(f"transforms[{i}]", name, f"unknown transform; known: {known}")
+            if not isinstance(params, dict):
+                raise ConfigurationError(f"transforms[{i}].{name}", params, "params must be a mapping")
+
+    def build_transforms(self, columns: Sequence[str] | None = None) -> list:
+        """Instantiate and check the declared transformers (imports happen here, at run time)."""
+        from importlib import import_module
+
+        built = []
+        for i, item in enumerate(self.transforms):
+            ((name, params),) = item.items()
+            module_name, class_name = self.registry[name].split(":")
+            cls = getattr(import_module(module_name), class_name)
+            try:
+                transformer = cls(**params)
+            except TypeError as err:
+                raise ConfigurationError(f"transforms[{i}].{name}", params, str(err)) from err
+            built.append(transformer)
+        return built
+
+    def run_step(self, context: Context) -> dict[str, Any]:
+        from dataframe_pipeline.core.engine import run_chain
+
+        reader = self.open_input()
+        transformers = self.build_transforms()
+        self.check_transforms(transformers, list(reader.columns))
+        batch_rows = self.rows_per_batch
+        with self.open_output(context) as out, self.open_quarantine(context) as quarantine:
+            accounting = run_chain(
+                transformers,
+                lambda: reader.iter_batches(batch_rows),
+                out.write,
+                quarantine.write,
+            )
+            output_ref = out.commit({"step": self.step, "transforms": self.transforms})
+            quarantine_ref = quarantine.commit()
+        fitted = {type(t).__name__: fitted_summary(t) for t in transformers if t.stateful}
+        if fitted:
+            self.log.info("fitted state: %s", json.dumps(fitted, default=str))
+        return self.report(accounting, output_ref, quarantine_ref)
+
+    @staticmethod
+    def check_transforms(transformers: list, columns: list[str]) -> None:
+        """Check each transformer against the columns it will see (after the ones before it)."""
+        for transformer in transformers:
+            transformer.check_params(columns)
+            columns = list(transformer.get_feature_names_out(columns))
+
+
+def fitted_summary(transformer: Any) -> dict[str, Any]:
+    """The fitted attributes (``name_``) of a transformer, shortened for the log."""
+    out = {}
+    for name, value in vars(transformer).items():
+        if name.endswith("_") and not name.startswith("_"):
+            text = repr(value)
+            out[name] = text if len(text) <= 300 else text[:300] + "..."
+    return out

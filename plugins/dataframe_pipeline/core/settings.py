@@ -1,0 +1,41 @@
+"""Where datasets live, from the environment. Pure: no Airflow import.
+
+``DATAFRAME_PIPELINE_STORAGE_ROOT``  root of intermediate datasets (``file://...`` or ``s3://conn@bucket/prefix``)
+``DATAFRAME_PIPELINE_CURATED_ROOT``  root of published (curated) datasets
+``DATAFRAME_PIPELINE_BATCH_ROWS``    rows per streamed batch
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parents[3]
+DEFAULT_DATA_DIR = PROJECT_DIR / "data"
+
+
+def storage_root() -> str:
+    return os.environ.get("DATAFRAME_PIPELINE_STORAGE_ROOT") or (DEFAULT_DATA_DIR / "lake").as_uri()
+
+
+def curated_root() -> str:
+    return os.environ.get("DATAFRAME_PIPELINE_CURATED_ROOT") or (DEFAULT_DATA_DIR / "curated").as_uri()
+
+
+def batch_rows() -> int:
+    return int(os.environ.get("DATAFRAME_PIPELINE_BATCH_ROWS", "100000"))
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._=-]+")
+
+
+def partition_key(logical_date: datetime | None, run_id: str) -> str:
+    """The key a task's outputs are stored under: the logical date, or the run id without one.
+
+    Retries and re-runs of the same partition get the same key, so they replace the output.
+    """
+    if logical_date is not None:
+        return "logical_date=" + logical_date.astimezone(UTC).strftime("%Y-%m-%dT%H-%M-%SZ")
+    return "run_id=" + _UNSAFE.sub("_", run_id)
