@@ -1,0 +1,53 @@
+# One command per routine task. `make run` and `make test` set everything up themselves.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
+export AIRFLOW_PORT ?= 8080
+
+.PHONY: help venv run stop status test test-unit test-e2e lint format lock clean
+
+help:  ## list the targets
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.txt -r requirements-dev.txt
+	@rm -f $(VENV)/.installed-* && touch $@
+
+venv: $(STAMP)  ## create .venv and install the pinned requirements
+
+run: venv  ## start Airflow locally and run orders_pipeline end to end (Airflow stays up for the UI)
+	$(BIN)/python include/scripts/local_airflow.py demo
+
+stop:  ## stop the Airflow started by `make run`
+	@test -x $(BIN)/python && $(BIN)/python include/scripts/local_airflow.py stop || true
+
+status:  ## is the local Airflow running and healthy?
+	$(BIN)/python include/scripts/local_airflow.py status
+
+test: venv  ## run every test tier (unit, dags, integration, e2e)
+	$(BIN)/python -m pytest
+
+test-unit: venv  ## only the fast tiers
+	$(BIN)/python -m pytest tests/unit tests/dags
+
+test-e2e: venv  ## only the end-to-end tests (a real Airflow)
+	$(BIN)/python -m pytest tests/e2e
+
+lint: venv  ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv  ## apply ruff's formatting and safe fixes
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+lock: venv  ## re-resolve requirements*.txt from requirements*.in
+	$(BIN)/uv pip compile requirements.in --python-version 3.11 -o requirements.txt
+	$(BIN)/uv pip compile requirements-dev.in --python-version 3.11 -o requirements-dev.txt
+
+clean: stop  ## remove the local Airflow home and all pipeline data (keeps .venv)
+	rm -rf .airflow data

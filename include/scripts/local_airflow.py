@@ -1,0 +1,402 @@
+"""Run this project's Airflow locally from the venv: no Docker, SQLite, LocalExecutor.
+
+Used by ``make run`` / ``make stop`` and by the end-to-end tests (which start their own instance in a
+temporary ``AIRFLOW_HOME`` on a free port). Standard library only.
+
+    python include/scripts/local_airflow.py start     # init home + DB, start the four components, load settings
+    python include/scripts/local_airflow.py demo      # start, then trigger orders_pipeline and print a summary
+    python include/scripts/local_airflow.py stop
+    python include/scripts/local_airflow.py env       # shell exports for running the airflow CLI by hand
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+TERMINAL_STATES = {"success", "failed"}
+
+
+class LocalAirflowError(RuntimeError):
+    """The local Airflow could not be started, reached or driven."""
+
+
+@dataclass
+class LocalAirflow:
+    """One local Airflow installation: a home folder, a port and the processes started for it."""
+
+    home: Path = PROJECT_DIR / ".airflow"
+    port: int = 8080
+    username: str = "admin"
+    password: str = "admin"
+    data_dir: Path = PROJECT_DIR / "data"
+    venv_bin: Path = Path(sys.executable).parent
+    extra_env: dict[str, str] = field(default_factory=dict)
+    _token: str | None = None
+
+    # -- configuration -------------------------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _secret(self, name: str, make: Any) -> str:
+        path = self.home / "secrets" / name
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(make())
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+    def env(self) -> dict[str, str]:
+        """Environment of every Airflow process (and of the airflow CLI)."""
+        jwt_secret = self._secret("jwt_secret", lambda: secrets.token_urlsafe(32))
+        fernet = self._secret("fernet_key", lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
+        api_secret = self._secret("api_secret_key", lambda: secrets.token_urlsafe(32))
+        cfg = {
+            "AIRFLOW_HOME": str(self.home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_DIR / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_DIR / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": "4",
+            "AIRFLOW__CORE__FERNET_KEY": fernet,
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{self.username}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.home / "passwords.json"),
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base_url}/execution/",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}",
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(self.port),
+            "AIRFLOW__API__BASE_URL": self.base_url,
+            "AIRFLOW__API__SECRET_KEY": api_secret,
+            "AIRFLOW__API_AUTH__JWT_SECRET": jwt_secret,
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
+            "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
+            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.home / "logs"),
+            "DATAFRAME_PIPELINE_STORAGE_ROOT": (self.data_dir / "lake").as_uri(),
+            "DATAFRAME_PIPELINE_CURATED_ROOT": (self.data_dir / "curated").as_uri(),
+            "PYTHONPATH": os.pathsep.join([str(PROJECT_DIR / "plugins"), str(PROJECT_DIR)]),
+            "PATH": f"{self.venv_bin}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
+        env = {**os.environ, **cfg, **self.extra_env}
+        env.pop("AIRFLOW_CONFIG", None)
+        return env
+
+    def airflow(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run the airflow CLI against this installation."""
+        proc = subprocess.run(
+            [str(self.venv_bin / "airflow"), *args],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if check and proc.returncode:
+            raise LocalAirflowError(f"airflow {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def init(self) -> None:
+        """Create the home folder, the login and the metadata database (idempotent)."""
+        (self.home / "logs").mkdir(parents=True, exist_ok=True)
+        (self.home / "passwords.json").write_text(json.dumps({self.username: self.password}) + "\n")
+        self.airflow("db", "migrate")
+
+    def _pid_file(self, component: str) -> Path:
+        return self.home / "run" / f"{component}.pid"
+
+    def running(self) -> dict[str, int]:
+        alive = {}
+        for component in COMPONENTS:
+            pid_file = self._pid_file(component)
+            if pid_file.exists():
+                pid = int(pid_file.read_text())
+                try:
+                    os.kill(pid, 0)
+                    alive[component] = pid
+                except ProcessLookupError:
+                    pid_file.unlink()
+        return alive
+
+    def start(self, timeout: float = 180) -> None:
+        """Start api-server, scheduler, dag-processor and triggerer in the background."""
+        alive = self.running()
+        if len(alive) == len(COMPONENTS) and self.healthy():
+            return
+        self.stop()
+        self.init()
+        (self.home / "run").mkdir(parents=True, exist_ok=True)
+        for component in COMPONENTS:
+            log = open(self.home / "logs" / f"{component}.out", "ab")  # noqa: SIM115 -- handed to the child
+            args = [str(self.venv_bin / "airflow"), component]
+            if component == "api-server":
+                args += ["--port", str(self.port), "--host", "127.0.0.1"]
+            proc = subprocess.Popen(
+                args,
+                env=self.env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                cwd=self.home,
+            )
+            self._pid_file(component).write_text(str(proc.pid))
+        self.wait_healthy(timeout)
+
+    def stop(self, timeout: float = 30) -> list[str]:
+        """Stop what start() started (each component's whole process group)."""
+        stopped = []
+        for component, pid in self.running().items():
+            try:
+                os.killpg(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                continue
+            stopped.append(component)
+        deadline = time.monotonic() + timeout
+        while self.running() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        for pid in self.running().values():
+            os.killpg(pid, signal.SIGKILL)
+        for component in COMPONENTS:
+            self._pid_file(component).unlink(missing_ok=True)
+        return stopped
+
+    def healthy(self) -> bool:
+        try:
+            health = self._request("GET", "/api/v2/monitor/health", auth=False)
+        except (LocalAirflowError, OSError):
+            return False
+        wanted = ("metadatabase", "scheduler", "dag_processor", "triggerer")
+        return all((health.get(k) or {}).get("status") == "healthy" for k in wanted)
+
+    def wait_healthy(self, timeout: float = 180) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.healthy():
+                return
+            missing = [c for c in COMPONENTS if c not in self.running()]
+            if missing:
+                raise LocalAirflowError(f"{missing} exited; see {self.home / 'logs'}/<component>.out")
+            time.sleep(1)
+        raise LocalAirflowError(f"Airflow not healthy after {timeout:.0f}s; see {self.home / 'logs'}")
+
+    # -- REST API ------------------------------------------------------------------------------
+    def token(self) -> str:
+        """A JWT from /auth/token (cached)."""
+        if self._token is None:
+            body = self._request(
+                "POST", "/auth/token", {"username": self.username, "password": self.password}, auth=False
+            )
+            self._token = body["access_token"]
+        return self._token
+
+    def _request(self, method: str, path: str, body: Any = None, *, auth: bool = True, ok: tuple = ()) -> Any:
+        headers = {"Accept": "application/json", "Content-Type": "application/json"}
+        if auth:
+            headers["Authorization"] = f"Bearer {self.token()}"
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.base_url + path, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                raw = resp.read()
+        except urllib.error.HTTPError as err:
+            if err.code in ok:
+                return {"_status": err.code}
+            detail = err.read().decode(errors="replace")[:2000]
+            raise LocalAirflowError(f"{method} {path} -> HTTP {err.code}: {detail}") from err
+        return json.loads(raw) if raw else {}
+
+    def api(self, method: str, path: str, body: Any = None, ok: tuple = ()) -> Any:
+        return self._request(method, "/api/v2" + path, body, ok=ok)
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 120) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            dag = self.api("GET", f"/dags/{dag_id}", ok=(404,))
+            if dag.get("_status") != 404:
+                return dag
+            time.sleep(1)
+        errors = self.api("GET", "/importErrors")
+        raise LocalAirflowError(f"DAG {dag_id} not parsed after {timeout:.0f}s; import errors: {errors}")
+
+    def load_settings(self, path: Path = PROJECT_DIR / "airflow_settings.yaml") -> dict[str, int]:
+        """Create or update the connections, variables and pools of an astro-CLI settings file."""
+        import yaml
+
+        settings = (yaml.safe_load(path.read_text()) or {}).get("airflow") or {}
+        counts = {"connections": 0, "variables": 0, "pools": 0}
+        for conn in settings.get("connections") or []:
+            extra = conn.get("conn_extra")
+            body = {
+                "connection_id": conn["conn_id"],
+                "conn_type": conn["conn_type"],
+                "host": conn.get("conn_host"),
+                "schema": conn.get("conn_schema"),
+                "login": conn.get("conn_login"),
+                "password": conn.get("conn_password"),
+                "port": conn.get("conn_port"),
+                "extra": json.dumps(extra) if isinstance(extra, dict) else extra,
+                "description": conn.get("conn_description"),
+            }
+            self._upsert("/connections", f"/connections/{conn['conn_id']}", body)
+            counts["connections"] += 1
+        for var in settings.get("variables") or []:
+            body = {"key": var["variable_name"], "value": str(var["variable_value"])}
+            if var.get("variable_description"):
+                body["description"] = var["variable_description"]
+            self._upsert("/variables", f"/variables/{var['variable_name']}", body)
+            counts["variables"] += 1
+        for pool in settings.get("pools") or []:
+            body = {
+                "name": pool["pool_name"],
+                "slots": int(pool["pool_slot"]),
+                "description": pool.get("pool_description"),
+                "include_deferred": bool(pool.get("include_deferred", False)),
+            }
+            self._upsert("/pools", f"/pools/{pool['pool_name']}", body)
+            counts["pools"] += 1
+        return counts
+
+    def _upsert(self, collection: str, item: str, body: dict) -> None:
+        created = self.api("POST", collection, body, ok=(409,))
+        if created.get("_status") == 409:
+            self.api("PATCH", item, body)
+
+    def unpause(self, dag_id: str) -> None:
+        self.api("PATCH", f"/dags/{dag_id}", {"is_paused": False})
+
+    def trigger(self, dag_id: str, logical_date: str | None, conf: dict | None = None) -> str:
+        """Trigger a run; if one exists for that logical date, clear it so it runs again (same partition)."""
+        body = {"logical_date": logical_date, "conf": conf or {}}
+        run = self.api("POST", f"/dags/{dag_id}/dagRuns", body, ok=(409,))
+        if run.get("_status") != 409:
+            return run["dag_run_id"]
+        query = urllib.parse.urlencode({"logical_date_gte": logical_date, "logical_date_lte": logical_date})
+        runs = self.api("GET", f"/dags/{dag_id}/dagRuns?{query}")["dag_runs"]
+        run_id = runs[0]["dag_run_id"]
+        self.clear(dag_id, run_id)
+        return run_id
+
+    def clear(self, dag_id: str, run_id: str) -> None:
+        """Clear every task of a run so the same partition is processed again."""
+        self.api(
+            "POST",
+            f"/dags/{dag_id}/clearTaskInstances",
+            {"dag_run_id": run_id, "dry_run": False, "only_failed": False, "reset_dag_runs": True},
+        )
+
+    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 600, poll: float = 2) -> dict:
+        deadline = time.monotonic() + timeout
+        quoted = urllib.parse.quote(run_id, safe="")
+        while time.monotonic() < deadline:
+            run = self.api("GET", f"/dags/{dag_id}/dagRuns/{quoted}")
+            if run["state"] in TERMINAL_STATES:
+                return run
+            time.sleep(poll)
+        raise LocalAirflowError(f"run {run_id} of {dag_id} did not finish in {timeout:.0f}s")
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
+        quoted = urllib.parse.quote(run_id, safe="")
+        return self.api("GET", f"/dags/{dag_id}/dagRuns/{quoted}/taskInstances")["task_instances"]
+
+    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
+        quoted = urllib.parse.quote(run_id, safe="")
+        entry = self.api(
+            "GET",
+            f"/dags/{dag_id}/dagRuns/{quoted}/taskInstances/{task_id}/xcomEntries/{key}?deserialize=true",
+        )
+        return entry["value"]
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int) -> str:
+        quoted = urllib.parse.quote(run_id, safe="")
+        body = self.api("GET", f"/dags/{dag_id}/dagRuns/{quoted}/taskInstances/{task_id}/logs/{try_number}")
+        lines = []
+        for entry in body.get("content", []):
+            lines.append(entry.get("event", "") if isinstance(entry, dict) else str(entry))
+        return "\n".join(lines)
+
+
+# -- the demo run that `make run` performs -------------------------------------------------------
+DEMO_DAG = "orders_pipeline"
+DEMO_DATE = "2026-10-28T00:00:00Z"
+
+
+def _print_summary(af: LocalAirflow, dag_id: str, run: dict) -> None:
+    run_id = run["dag_run_id"]
+    print(f"\n{dag_id} run {run_id}: {run['state'].upper()}")
+    tis = sorted(af.task_instances(dag_id, run_id), key=lambda t: t.get("start_date") or "")
+    for ti in tis:
+        line = f"  {ti['task_id']:<10} {ti['state'] or '-':<15}"
+        if ti["state"] == "success":
+            value = af.xcom(dag_id, run_id, ti["task_id"])
+            acct = (value or {}).get("accounting") if isinstance(value, dict) else None
+            if acct:
+                rules = ", ".join(f"{k}={v}" for k, v in acct["dropped_by_rule"].items()) or "-"
+                line += (
+                    f"in={acct['rows_in']:>6} out={acct['rows_out']:>6} quarantined={acct['rows_quarantined']:>4}"
+                    f" dropped={acct['rows_dropped']:>4} ({rules})"
+                )
+            for key in ("curated_uri", "report_uri"):
+                if isinstance(value, dict) and value.get(key):
+                    line += f"\n{'':<28}{key.replace('_', ' ')}: {value[key]}"
+        print(line)
+    print(f"\nAirflow UI:  {af.base_url}  (user {af.username!r}, password {af.password!r})")
+    print(f"Task logs:   {af.base_url}/dags/{dag_id}/runs/{urllib.parse.quote(run_id)}")
+    print("Stop it with `make stop`.")
+
+
+def demo(af: LocalAirflow, logical_date: str) -> int:
+    t0 = time.monotonic()
+    af.start()
+    print(f"Airflow healthy at {af.base_url} after {time.monotonic() - t0:.0f}s")
+    counts = af.load_settings()
+    print(f"loaded airflow_settings.yaml: {counts}")
+    af.wait_for_dag(DEMO_DAG)
+    run_id = af.trigger(DEMO_DAG, logical_date)
+    af.unpause(DEMO_DAG)
+    print(f"triggered {DEMO_DAG} for {logical_date} (run {run_id}); waiting...")
+    run = af.wait_for_run(DEMO_DAG, run_id)
+    _print_summary(af, DEMO_DAG, run)
+    print(f"(total {time.monotonic() - t0:.0f}s)")
+    return 0 if run["state"] == "success" else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["start", "stop", "demo", "env", "status"])
+    parser.add_argument("--port", type=int, default=int(os.environ.get("AIRFLOW_PORT", "8080")))
+    parser.add_argument("--date", default=os.environ.get("RUN_DATE", DEMO_DATE), help="logical date of the demo run")
+    args = parser.parse_args(argv)
+    af = LocalAirflow(port=args.port, password=os.environ.get("AIRFLOW_ADMIN_PASSWORD", "admin"))
+    if args.command == "start":
+        af.start()
+        print(f"Airflow is up at {af.base_url}; settings loaded: {af.load_settings()}")
+    elif args.command == "stop":
+        stopped = af.stop()
+        print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
+    elif args.command == "status":
+        print(json.dumps({"running": af.running(), "healthy": af.healthy()}))
+    elif args.command == "env":
+        for key, value in af.env().items():
+            if key.startswith(("AIRFLOW", "DATAFRAME_PIPELINE")) or key == "PYTHONPATH":
+                print(f"export {key}={json.dumps(value)}")
+    else:
+        return demo(af, args.date)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
