@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+from collections import Counter
+
+import pandas as pd
+import pytest
+
+from dataframe_pipeline.core.batch import BatchResult, RowAccounting, drop_rows, split_rows
+from dataframe_pipeline.core.engine import run_chain
+from dataframe_pipeline.core.quarantine import quarantine_table
+from dataframe_pipeline.core.settings import partition_key
+from dataframe_pipeline.core.transform import BatchTransformer
+
+
+class DropNegative(BatchTransformer):
+    rule_name = "negative"
+
+    def transform(self, batch: pd.DataFrame) -> BatchResult:
+        return drop_rows(batch, batch["x"] < 0, "negative")
+
+
+class CenterByMean(BatchTransformer):
+    """Stateful: must be fitted on what DropNegative lets through."""
+
+    stateful = True
+
+    def _reset(self) -> None:
+        self._sum = 0.0
+        self._n = 0
+
+    def partial_fit(self, batch: pd.DataFrame) -> CenterByMean:
+        self._sum += float(batch["x"].sum())
+        self._n += len(batch)
+        return self
+
+    def finish_fit(self) -> CenterByMean:
+        self.mean_ = self._sum / self._n
+        return self
+
+    def transform(self, batch: pd.DataFrame) -> BatchResult:
+        return BatchResult(data=batch.assign(x=batch["x"] - self.mean_))
+
+
+class QuarantineBig(BatchTransformer):
+    def transform(self, batch: pd.DataFrame) -> BatchResult:
+        return split_rows(batch, batch["x"] > 50, "big", "x > 50")
+
+
+def batches_of(df: pd.DataFrame, size: int):
+    def gen():
+        for start in range(0, len(df), size):
+            yield df.iloc[start : start + size]
+
+    return gen
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 100])
+def test_chain_fits_each_stateful_step_on_the_output_of_the_previous_ones(size: int) -> None:
+    df = pd.DataFrame({"x": [-5.0, 10.0, 20.0, 99.0, 30.0, -1.0]})
+    out, rejected = [], []
+    acct = run_chain(
+        [DropNegative(), QuarantineBig(), CenterByMean()], batches_of(df, size), out.append, rejected.append
+    )
+    result = pd.concat(out)
+    assert result["x"].tolist() == [-10.0, 0.0, 10.0]  # mean of 10, 20, 30
+    assert list(result.index) == [1, 2, 4]  # input positions are kept
+    assert acct == RowAccounting(6, 3, 1, {"negative": 2})
+    assert acct.balanced
+    quarantined = pd.concat([r for r in rejected if len(r)])
+    assert quarantined.index.tolist() == [3]
+    assert quarantined["_reason"].tolist() == ["x > 50"]
+
+
+def test_empty_input_still_produces_a_batch_with_columns() -> None:
+    df = pd.DataFrame({"x": pd.Series([], dtype="float64")})
+    out: list[pd.DataFrame] = []
+    acct = run_chain([DropNegative()], batches_of_empty(df), out.append, lambda r: None)
+    assert acct == RowAccounting(0, 0, 0, {})
+    assert list(out[0].columns) == ["x"]
+
+
+def batches_of_empty(df: pd.DataFrame):
+    return lambda: iter([df])
+
+
+def test_row_accounting_summary_and_balance() -> None:
+    acct = RowAccounting(10, 6, 1, Counter({"dup": 2, "missing:a": 1}))
+    assert acct.balanced
+    assert acct.summary() == "rows in=10 out=6 quarantined=1 dropped=3 (by rule: dup=2, missing:a=1)"
+    assert not RowAccounting(10, 6, 1, {}).balanced
+
+
+def test_quarantine_table_keeps_origin_and_values() -> None:
+    rejected = pd.DataFrame(
+        {
+            "a": [1.5, None],
+            "when": [pd.Timestamp("2026-10-01", tz="UTC"), pd.NaT],
+            "_source_file": ["f.csv", "f.csv"],
+            "_source_line": [7, 9],
+            "_rule": ["r", "r"],
+            "_reason": ["bad a", "bad b"],
+        },
+        index=[3, 5],
+    )
+    table = quarantine_table("clean", rejected).to_pylist()
+    assert [r["source"] for r in table] == ["f.csv:7", "f.csv:9"]
+    assert [r["input_position"] for r in table] == [3, 5]
+    assert table[0]["record"] == (
+        '{"_source_file": "f.csv", "_source_line": 7, "a": 1.5, "when": "2026-10-01T00:00:00+00:00"}'
+    )
+    assert '"a": null' in table[1]["record"] and '"when": null' in table[1]["record"]
+    assert {r["step"] for r in table} == {"clean"}
+
+
+def test_partition_key() -> None:
+    from datetime import datetime, timedelta, timezone
+
+    tz = timezone(timedelta(hours=2))
+    assert partition_key(datetime(2026, 10, 9, 2, 0, tzinfo=tz), "x") == "logical_date=2026-10-09T00-00-00Z"
+    assert partition_key(None, "manual__2026-11-23T01:16:31+00:00") == "run_id=manual__2026-11-23T01_16_31_00_00"
