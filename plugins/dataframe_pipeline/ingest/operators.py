@@ -1,0 +1,168 @@
+"""Airflow operators of the ingest step."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import ObjectStoragePath
+
+from dataframe_pipeline.core import settings
+from dataframe_pipeline.core.operators import DataFrameStepOperator
+from dataframe_pipeline.exceptions import ConfigurationError, SourceNotFoundError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from airflow.sdk import Context
+
+    from dataframe_pipeline.core.dataset import DatasetWriter
+    from dataframe_pipeline.core.quarantine import QuarantineWriter
+    from dataframe_pipeline.ingest.csv import CsvOptions
+
+
+def resolve_source(source: str) -> ObjectStoragePath:
+    """A URI (``file://``, ``s3://conn@bucket/key``) or a path; relative paths are under the project."""
+    if "://" in source:
+        return ObjectStoragePath(source)
+    path = Path(source)
+    return ObjectStoragePath((path if path.is_absolute() else settings.PROJECT_DIR / path).as_uri())
+
+
+class CsvIngestOperator(DataFrameStepOperator):
+    """Ingest one CSV file, or every file matching a glob, into a dataset.
+
+    Every column is read as text unless ``csv_options["column_types"]`` says otherwise (typing is the
+    clean step's job, where unparseable values are quarantined with their reason). Each row keeps
+    its origin in ``_source_file`` and ``_source_line``. Malformed lines go to quarantine with file,
+    line and reason; a file that is empty or does not decode is quarantined whole and reported.
+    A missing source raises ``SourceNotFoundError`` and is retried (files can arrive late).
+
+    :param source: file path, glob or URI; relative paths are under the project directory. (templated)
+    :param csv_options: :class:`~dataframe_pipeline.ingest.csv.CsvOptions` fields
+        (delimiter, quotechar, encoding, header, columns, column_types, null_values). (templated)
+    """
+
+    template_fields: Sequence[str] = ("source", "csv_options", "storage_root")
+    step = "ingest"
+    ui_color = "#e0f0ff"
+
+    def __init__(self, *, source: str, csv_options: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.source = source
+        self.csv_options = csv_options
+
+    def options(self) -> CsvOptions:
+        from dataframe_pipeline.ingest.csv import CsvOptions
+
+        try:
+            options = CsvOptions(**{"batch_rows": self.rows_per_batch, **(self.csv_options or {})})
+        except TypeError as err:
+            raise ConfigurationError("csv_options", self.csv_options, str(err)) from err
+        options.validate()
+        return options
+
+    def validate_config(self) -> None:
+        super().validate_config()
+        if not self.source or not isinstance(self.source, str):
+            raise ConfigurationError("source", self.source, "must be a file path, glob or URI")
+        self.options()
+
+    def source_files(self) -> list[ObjectStoragePath]:
+        path = resolve_source(self.source)
+        if any(ch in self.source for ch in "*?["):
+            files = sorted(
+                ObjectStoragePath(f"{path.protocol}://{p}", conn_id=path.conn_id) for p in path.fs.glob(path.path)
+            )
+        else:
+            files = [path] if path.is_file() else []
+        if not files:
+            raise SourceNotFoundError(f"source={self.source!r}: no file at {path}")
+        return files
+
+    def run_step(self, context: Context) -> dict[str, Any]:
+        from dataframe_pipeline.core.batch import RowAccounting
+
+        options = self.options()
+        files = self.source_files()
+        totals = {"rows_in": 0, "rows_out": 0, "quarantined": 0}
+        dropped: dict[str, int] = {}
+        unreadable: list[dict[str, str]] = []
+        with self.open_output(context) as out, self.open_quarantine(context) as quarantine:
+            for file in files:
+                problem = self._ingest_file(file, options, out, quarantine, totals=totals, dropped=dropped)
+                if problem:
+                    unreadable.append({"file": str(file), "reason": problem})
+            if out.schema is None:  # nothing readable: an empty dataset with the declared columns
+                out.write(self._empty_table(options))
+            output_ref = out.commit({"step": self.step, "files": [str(f) for f in files]})
+            quarantine_ref = quarantine.commit()
+        accounting = RowAccounting(totals["rows_in"], totals["rows_out"], totals["quarantined"], dropped)
+        for item in unreadable:
+            self.log.warning("quarantined whole file %s: %s", item["file"], item["reason"])
+        return self.report(accounting, output_ref, quarantine_ref, files=len(files), files_quarantined=unreadable)
+
+    def _ingest_file(
+        self,
+        file: ObjectStoragePath,
+        options: CsvOptions,
+        out: DatasetWriter,
+        quarantine: QuarantineWriter,
+        *,
+        totals: dict[str, int],
+        dropped: dict[str, int],
+    ) -> str | None:
+        """Stream one file; returns why the whole file was quarantined, or None."""
+        from dataframe_pipeline.ingest.csv import EmptySourceError, SourceDecodeError, bad_rows_table, read_csv_batches
+
+        source = str(file)
+        rows_before = out.rows
+        try:
+            with file.open("rb") as fh:
+                for batch in read_csv_batches(fh, source, options):
+                    acct = batch.row_accounting()
+                    out.write(batch.table)
+                    if batch.bad_rows:
+                        bad = bad_rows_table(batch.bad_rows, source).to_pandas()
+                        bad.index = bad["_source_line"].to_numpy()
+                        quarantine.write(bad)
+                    totals["rows_in"] += acct.rows_in
+                    totals["rows_out"] += acct.rows_out
+                    totals["quarantined"] += acct.rows_quarantined
+                    for rule, n in acct.dropped_by_rule.items():
+                        dropped[rule] = dropped.get(rule, 0) + n
+        except (EmptySourceError, SourceDecodeError) as err:
+            if out.rows != rows_before:
+                raise  # part of the file was written already: fail rather than keep half a file
+            quarantine.write_table(self._file_quarantine_row(source, err))
+            return str(err)
+        self.log.info("read %s: %d rows", source, out.rows - rows_before)
+        return None
+
+    def _file_quarantine_row(self, source: str, err: Exception) -> Any:
+        import pyarrow as pa
+
+        from dataframe_pipeline.core.quarantine import QUARANTINE_SCHEMA
+
+        rule = "unreadable_file" if type(err).__name__ == "SourceDecodeError" else "empty_file"
+        return pa.table(
+            {
+                "step": [self.step],
+                "rule": [rule],
+                "reason": [str(err)],
+                "source": [source],
+                "input_position": [None],
+                "record": [None],
+            },
+            schema=QUARANTINE_SCHEMA,
+        )
+
+    @staticmethod
+    def _empty_table(options: CsvOptions) -> Any:
+        import pyarrow as pa
+
+        columns = list(options.columns or [])
+        types = options.arrow_types()
+        fields = [pa.field(c, types.get(c, pa.string())) for c in columns]
+        fields += [pa.field("_source_file", pa.string()), pa.field("_source_line", pa.int64())]
+        return pa.schema(fields).empty_table()

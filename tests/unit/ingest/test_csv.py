@@ -1,0 +1,544 @@
+"""Tests of the streaming CSV reader: exact row accounting, line numbers, encodings, contracts.
+
+The oracle is Python's ``csv`` module applied to one physical line at a time (the reader's
+contract: one line is one record), written independently of the reader's own line handling.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+import time
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import dataframe_pipeline.ingest.csv as csv_module
+from dataframe_pipeline.core.batch import REASON_COLUMN, RULE_COLUMN
+from dataframe_pipeline.exceptions import ConfigurationError, DataContractError, SourceNotFoundError
+from dataframe_pipeline.ingest.csv import (
+    BLANK_LINE_RULE,
+    MALFORMED_ROW_RULE,
+    BadRow,
+    CsvBatch,
+    CsvOptions,
+    EmptySourceError,
+    SourceDecodeError,
+    bad_rows_table,
+    read_csv_batches,
+)
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+pytestmark = pytest.mark.unit
+
+SOURCE = "s3://bucket/in/data.csv"
+OPEN_QUOTE = "quoted field not closed on this line (quoted newlines are not supported)"
+BARE_CR = "carriage return inside the line (only LF and CRLF line endings are supported)"
+
+
+def read_all(data: bytes, **options: Any) -> tuple[list[CsvBatch], pa.Table, list[BadRow], int]:
+    """All batches, plus their tables concatenated, their bad rows and their blank lines."""
+    batches = list(read_csv_batches(io.BytesIO(data), SOURCE, CsvOptions(**options)))
+    table = pa.concat_tables([batch.table for batch in batches])
+    bad = [row for batch in batches for row in batch.bad_rows]
+    return batches, table, bad, sum(batch.blank_lines for batch in batches)
+
+
+def string_table(
+    rows: list[dict[str, Any]], columns: list[str], types: dict[str, pa.DataType] | None = None
+) -> pa.Table:
+    types = types or {}
+    schema = pa.schema(
+        [(name, types.get(name, pa.string())) for name in columns]
+        + [("_source_file", pa.string()), ("_source_line", pa.int64())]
+    )
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+def assert_tables_equal(actual: pa.Table, expected: pa.Table) -> None:
+    assert actual.schema == expected.schema, f"{actual.schema} != {expected.schema}"
+    assert actual.to_pylist() == expected.to_pylist()
+
+
+def csv_oracle(
+    text: str, columns: list[str], *, header: bool = True, delimiter: str = ",", null_values: tuple[str, ...] = ("",)
+) -> tuple[list[dict[str, Any]], list[int], int]:
+    """Good rows, bad line numbers and blank-line count, by Python's csv module line by line."""
+    physical = text.split("\n")
+    if physical[-1] == "":
+        physical.pop()  # a final LF ends the last line, it does not start another
+    lines = [line.removesuffix("\r") for line in physical]
+    good: list[dict[str, Any]] = []
+    bad: list[int] = []
+    blank = 0
+    header_seen = not header
+    for number, line in enumerate(lines, start=1):
+        if not header_seen:
+            header_seen = line != ""
+            continue
+        if line == "":
+            blank += 1
+            continue
+        # a second line is offered so that a quote left open shows up as line_num > 1
+        reader = csv.reader([line, "next"], delimiter=delimiter, quotechar='"')
+        fields = next(reader) if "\r" not in line else []
+        if "\r" in line or reader.line_num > 1 or len(fields) != len(columns):
+            bad.append(number)
+            continue
+        values = [None if value in null_values else value for value in fields]
+        good.append({**dict(zip(columns, values, strict=True)), "_source_file": SOURCE, "_source_line": number})
+    return good, bad, blank
+
+
+# --- exact results on small files ---------------------------------------------------------------
+
+MESSY = (
+    "id,name,city\n"  # line 1
+    '1,Ann,"Paris, FR"\n'  # 2 good, quoted delimiter
+    "2,Bob\n"  # 3 too few fields
+    "3,Cid,Rome,IT\n"  # 4 too many fields
+    "\n"  # 5 blank
+    '4,"Dee,Oslo\n'  # 6 stray (unterminated) quote
+    '5,"Eve ""E""",\n'  # 7 good, doubled quotes, empty city -> null
+    "6,Fay,Lima"  # 8 good, no final newline
+)
+
+
+@pytest.mark.parametrize("batch_rows", [1, 2, 3, 1000])
+def test_malformed_rows_are_quarantined_with_their_line_numbers(batch_rows: int) -> None:
+    batches, table, bad, blank = read_all(MESSY.encode(), batch_rows=batch_rows)
+
+    expected = string_table(
+        [
+            {"id": "1", "name": "Ann", "city": "Paris, FR", "_source_file": SOURCE, "_source_line": 2},
+            {"id": "5", "name": 'Eve "E"', "city": None, "_source_file": SOURCE, "_source_line": 7},
+            {"id": "6", "name": "Fay", "city": "Lima", "_source_file": SOURCE, "_source_line": 8},
+        ],
+        ["id", "name", "city"],
+    )
+    assert_tables_equal(table, expected)
+    assert bad == [
+        BadRow(3, "2,Bob", "expected 3 fields, found 2"),
+        BadRow(4, "3,Cid,Rome,IT", "expected 3 fields, found 4"),
+        BadRow(6, '4,"Dee,Oslo', OPEN_QUOTE),
+    ]
+    assert blank == 1
+    # 7 data lines (2..8) = 3 rows + 3 quarantined + 1 blank, and each batch balances on its own
+    assert all(batch.row_accounting().balanced for batch in batches)
+    assert sum(batch.row_accounting().rows_in for batch in batches) == 7
+    assert len(batches) == -(-7 // batch_rows)
+
+
+def test_batch_split_gives_identical_concatenated_output() -> None:
+    outputs = [read_all(MESSY.encode(), batch_rows=n)[1:] for n in (1, 2, 3, 1000)]
+    reference_table, reference_bad, reference_blank = outputs[0]
+    for table, bad, blank in outputs[1:]:
+        assert table.equals(reference_table)
+        assert (bad, blank) == (reference_bad, reference_blank)
+
+
+def test_batches_never_exceed_batch_rows_and_line_numbers_increase() -> None:
+    data = "a\n" + "".join(f"{i}\n" for i in range(10))
+    batches, table, _, _ = read_all(data.encode(), batch_rows=4)
+    assert [batch.table.num_rows for batch in batches] == [4, 4, 2]
+    assert table.column("_source_line").to_pylist() == list(range(2, 12))
+    assert table.column("a").to_pylist() == [str(i) for i in range(10)]
+
+
+def test_row_accounting_counts_blank_lines_as_dropped() -> None:
+    (batch,), _, _, _ = read_all(b"a,b\n1,2\n\n1\n\n")
+    accounting = batch.row_accounting()
+    assert accounting.as_dict() == {
+        "rows_in": 4,
+        "rows_out": 1,
+        "rows_quarantined": 1,
+        "rows_dropped": 2,
+        "dropped_by_rule": {BLANK_LINE_RULE: 2},
+        "balanced": True,
+    }
+
+
+def test_empty_lines_are_skipped_wherever_they_are() -> None:
+    data = b"a,b\n\n1,2\n\r\n\n3,4\n\n"
+    _, table, bad, blank = read_all(data, batch_rows=2)
+    assert table.column("_source_line").to_pylist() == [3, 6]
+    assert table.column("b").to_pylist() == ["2", "4"]
+    assert (bad, blank) == ([], 4)
+
+
+def test_whitespace_line_is_a_row_not_a_blank_line() -> None:
+    _, table, bad, blank = read_all(b"a\n \n")
+    assert table.column("a").to_pylist() == [" "]
+    assert (bad, blank) == ([], 0)
+
+
+def test_quoted_newline_shows_as_malformed_rows() -> None:
+    data = b'id,note,n\n1,"first\nsecond",7\n2,ok,8\n'
+    _, table, bad, _ = read_all(data)
+    assert table.column("_source_line").to_pylist() == [4]
+    assert bad == [BadRow(2, '1,"first', OPEN_QUOTE), BadRow(3, 'second",7', "expected 3 fields, found 2")]
+
+
+def test_carriage_return_inside_a_line_is_malformed() -> None:
+    _, table, bad, _ = read_all(b"a,b\n1,x\ry\n2,z\n", batch_rows=1)
+    assert table.column("a").to_pylist() == ["2"]
+    assert bad == [BadRow(2, "1,x\ry", BARE_CR)]
+
+
+def test_crlf_file_reads_like_lf_file() -> None:
+    lf = MESSY.encode()
+    crlf = MESSY.replace("\n", "\r\n").encode()
+    for batch_rows in (1, 3, 1000):
+        assert read_all(crlf, batch_rows=batch_rows)[1:] == read_all(lf, batch_rows=batch_rows)[1:]
+
+
+def test_crlf_split_across_read_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(csv_module, "_READ_CHUNK_BYTES", 1)
+    _, table, bad, _ = read_all(b"a,b\r\n1,2\r\n3,4\r\n")
+    assert table.column("b").to_pylist() == ["2", "4"]
+    assert bad == []
+
+
+def test_other_delimiter_and_quotechar() -> None:
+    _, table, bad, _ = read_all(b"a;b\n'x;y';2\n1;2;3\n", delimiter=";", quotechar="'")
+    assert table.select(["a", "b"]).to_pylist() == [{"a": "x;y", "b": "2"}]
+    assert bad == [BadRow(3, "1;2;3", "expected 2 fields, found 3")]
+
+
+def test_single_row_and_all_null_column() -> None:
+    (batch,), table, _, _ = read_all(b"a,b\nx,\n", null_values=["", "NA"])
+    expected = string_table([{"a": "x", "b": None, "_source_file": SOURCE, "_source_line": 2}], ["a", "b"])
+    assert_tables_equal(table, expected)
+    assert batch.table.column("b").null_count == 1
+
+
+def test_null_values_are_configurable() -> None:
+    _, table, _, _ = read_all(b'a,b\nNA,\n"NA",null\n', null_values=["NA", "null"])
+    assert table.select(["a", "b"]).to_pylist() == [{"a": None, "b": ""}, {"a": None, "b": None}]
+
+
+# --- column types -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("batch_rows", [1, 2, 1000])
+def test_column_types_convert_and_quarantine_values_that_do_not(batch_rows: int) -> None:
+    data = b"id,price,ok,day\n1,2.5,true,2024-01-31\n2,x,false,2024-02-01\n3,,1,\n4, 7,0,2024-13-01\nz,1,1,\n"
+    types = {"id": "int64", "price": "double", "ok": "bool", "day": "date32"}
+    _, table, bad, _ = read_all(data, column_types=types, batch_rows=batch_rows)
+
+    arrow_types = {"id": pa.int64(), "price": pa.float64(), "ok": pa.bool_(), "day": pa.date32()}
+    expected = string_table(
+        [
+            {"id": 1, "price": 2.5, "ok": True, "day": _date(2024, 1, 31), "_source_file": SOURCE, "_source_line": 2},
+            {"id": 3, "price": None, "ok": True, "day": None, "_source_file": SOURCE, "_source_line": 4},
+        ],
+        ["id", "price", "ok", "day"],
+        arrow_types,
+    )
+    assert_tables_equal(table, expected)
+    assert bad == [
+        BadRow(3, "2,x,false,2024-02-01", "column 'price': cannot convert 'x' to double"),
+        # the first failing column of the row, in column_types order, gives the reason
+        BadRow(5, "4, 7,0,2024-13-01", "column 'price': cannot convert ' 7' to double"),
+        BadRow(6, "z,1,1,", "column 'id': cannot convert 'z' to int64"),
+    ]
+
+
+def test_typed_columns_keep_their_type_in_empty_batches() -> None:
+    (batch,), _, _, _ = read_all(b"id,n\nx,1\n", column_types={"id": "int64"})
+    assert batch.table.num_rows == 0
+    assert batch.table.schema.field("id").type == pa.int64()
+    assert batch.bad_rows == [BadRow(2, "x,1", "column 'id': cannot convert 'x' to int64")]
+
+
+def test_column_types_naming_a_column_missing_from_the_header() -> None:
+    with pytest.raises(DataContractError, match=r"not in the file: \['zzz'\]"):
+        read_all(b"a,b\n1,2\n", column_types={"zzz": "int64"})
+
+
+def _date(year: int, month: int, day: int) -> Any:
+    import datetime
+
+    return datetime.date(year, month, day)
+
+
+# --- header contract ----------------------------------------------------------------------------
+
+
+def test_header_must_name_the_expected_columns() -> None:
+    with pytest.raises(DataContractError, match=r"missing \['city'\], extra \['town', 'zip'\]"):
+        read_all(b"id,town,zip\n1,2,3\n", columns=["id", "city"])
+
+
+def test_reordered_header_is_output_in_the_expected_order() -> None:
+    _, table, _, _ = read_all(b"b,a\n2,1\n", columns=["a", "b"])
+    assert table.column_names == ["a", "b", "_source_file", "_source_line"]
+    assert table.select(["a", "b"]).to_pylist() == [{"a": "1", "b": "2"}]
+
+
+@pytest.mark.parametrize(
+    ("header", "match"),
+    [
+        (b"a,b,a\n", r"duplicate column names in the header: \['a'\]"),
+        (b"a,_source_line\n", r"reserved column names \['_source_line'\]"),
+        (b'a,"b\n', "cannot read the header on line 1"),
+    ],
+)
+def test_bad_headers_are_data_contract_errors(header: bytes, match: str) -> None:
+    with pytest.raises(DataContractError, match=match):
+        read_all(header + b"1,2,3\n")
+
+
+def test_blank_lines_before_the_header_are_skipped() -> None:
+    _, table, _, _ = read_all(b"\n\na,b\n1,2\n")
+    assert table.select(["a", "b", "_source_line"]).to_pylist() == [{"a": "1", "b": "2", "_source_line": 4}]
+
+
+def test_without_header_every_line_is_data() -> None:
+    _, table, bad, _ = read_all(b"1,2\n3\n", header=False, columns=["a", "b"])
+    expected = string_table([{"a": "1", "b": "2", "_source_file": SOURCE, "_source_line": 1}], ["a", "b"])
+    assert_tables_equal(table, expected)
+    assert bad == [BadRow(2, "3", "expected 2 fields, found 1")]
+
+
+def test_header_only_file_yields_one_empty_batch_with_the_schema() -> None:
+    batches, table, bad, blank = read_all(b"id,name\r\n", column_types={"id": "int64"})
+    assert len(batches) == 1
+    assert_tables_equal(table, string_table([], ["id", "name"], {"id": pa.int64()}))
+    assert (bad, blank) == ([], 0)
+    assert batches[0].row_accounting().rows_in == 0
+
+
+@pytest.mark.parametrize(
+    ("data", "options"),
+    [
+        (b"", {}),
+        (b"", {"header": False, "columns": ["a"]}),
+        (b"\xef\xbb\xbf", {}),
+        (b"\n\r\n\n", {}),
+    ],
+)
+def test_empty_sources_raise(data: bytes, options: dict[str, Any]) -> None:
+    with pytest.raises(EmptySourceError, match=SOURCE):
+        read_all(data, **options)
+
+
+def test_blank_lines_only_without_header_is_zero_rows() -> None:
+    _, table, bad, blank = read_all(b"\n\n", header=False, columns=["a"])
+    assert (table.num_rows, bad, blank) == (0, [], 2)
+
+
+# --- encodings ----------------------------------------------------------------------------------
+
+
+def test_utf8_bom_is_stripped_from_the_first_column_name() -> None:
+    _, table, _, _ = read_all(b"\xef\xbb\xbfid,name\n1,x\n", columns=["id", "name"])
+    assert table.column_names[0] == "id"
+    assert table.column("id").to_pylist() == ["1"]
+
+
+def test_bom_split_across_read_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(csv_module, "_READ_CHUNK_BYTES", 1)
+    _, table, _, _ = read_all("\ufeffid,näme\n1,é\n".encode())
+    assert table.column_names[:2] == ["id", "näme"]
+    assert table.column("näme").to_pylist() == ["é"]
+
+
+def test_cp1252_file_with_accented_characters() -> None:
+    text = "nom,ville\r\nAndré,Besançon\r\nZoë,Mülheim \u2013 €5\r\n"
+    _, table, bad, _ = read_all(text.encode("cp1252"), encoding="cp1252")
+    assert table.select(["nom", "ville"]).to_pylist() == [
+        {"nom": "André", "ville": "Besançon"},
+        {"nom": "Zoë", "ville": "Mülheim \u2013 €5"},
+    ]
+    assert bad == []
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "latin-1", "utf-8"])
+def test_other_encodings_give_the_same_rows(encoding: str) -> None:
+    text = "\ufeffa,b\n1,ü\n2\n" if encoding.startswith("utf") else "a,b\n1,ü\n2\n"
+    _, table, bad, _ = read_all(text.encode(encoding), encoding=encoding, batch_rows=1)
+    assert table.select(["a", "b", "_source_line"]).to_pylist() == [{"a": "1", "b": "ü", "_source_line": 2}]
+    assert bad == [BadRow(3, "2", "expected 2 fields, found 1")]
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 2, 3, 1 << 20])
+@pytest.mark.parametrize(
+    ("encoding", "data", "offset"),
+    [
+        ("utf-8", b"h\nab\xffcd\n", 4),
+        ("utf-8", b"\xef\xbb\xbfh\nab\xffcd\n", 7),
+        ("utf-8", b"h\nab\xe2\x82z\n", 4),
+        ("utf-8", b"h\nab\xc3", 4),  # cut inside a character at the end of the file
+        ("cp1252", b"h\nab\x81cd\n", 4),  # 0x81 is undefined in cp1252
+        ("utf-16", b"\xff\xfeh\x00\n\x00a\x00\x00\xd8x\x00", 8),  # lone surrogate
+    ],
+)
+def test_undecodable_bytes_raise_with_the_byte_offset(
+    monkeypatch: pytest.MonkeyPatch, chunk_bytes: int, encoding: str, data: bytes, offset: int
+) -> None:
+    monkeypatch.setattr(csv_module, "_READ_CHUNK_BYTES", chunk_bytes)
+    with pytest.raises(SourceDecodeError) as caught:
+        read_all(data, encoding=encoding)
+    assert caught.value.offset == offset
+    assert caught.value.source == SOURCE
+    assert f"not valid {encoding} at byte offset {offset}" in str(caught.value)
+
+
+def test_decode_error_after_good_batches_still_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    # small reads: the bad byte is decoded only after the first batches went out
+    monkeypatch.setattr(csv_module, "_READ_CHUNK_BYTES", 4)
+    data = b"a\n" + b"x\n" * 10 + b"\xff\n"
+    batches = read_csv_batches(io.BytesIO(data), SOURCE, CsvOptions(batch_rows=2))
+    assert next(batches).table.num_rows == 2
+    with pytest.raises(SourceDecodeError, match="byte offset 22"):
+        list(batches)
+
+
+# --- sources and options ------------------------------------------------------------------------
+
+
+def test_reads_from_a_path(tmp_path: Path) -> None:
+    path = tmp_path / "data.csv"
+    path.write_bytes(MESSY.encode())
+    from_path = list(read_csv_batches(path, SOURCE, CsvOptions(batch_rows=3)))
+    from_str = list(read_csv_batches(str(path), SOURCE, CsvOptions(batch_rows=3)))
+    from_object = list(read_csv_batches(io.BytesIO(MESSY.encode()), SOURCE, CsvOptions(batch_rows=3)))
+    assert from_path == from_str == from_object
+
+
+def test_missing_path_raises_source_not_found(tmp_path: Path) -> None:
+    with pytest.raises(SourceNotFoundError, match="no such file"):
+        list(read_csv_batches(tmp_path / "nope.csv", SOURCE))
+
+
+def test_text_file_object_is_refused() -> None:
+    with pytest.raises(TypeError, match="text file object"):
+        list(read_csv_batches(io.StringIO("a\n1\n"), SOURCE))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"delimiter": ""}, "delimiter"),
+        ({"delimiter": ";;"}, "delimiter"),
+        ({"delimiter": "\n"}, "delimiter"),
+        ({"quotechar": ""}, "quotechar"),
+        ({"quotechar": ","}, "quotechar"),
+        ({"encoding": "no-such-codec"}, "encoding"),
+        ({"encoding": "base64"}, "encoding"),
+        ({"header": "yes"}, "header"),
+        ({"header": False}, "columns"),
+        ({"columns": "abc"}, "columns"),
+        ({"columns": []}, "columns"),
+        ({"columns": ["a", "a"]}, "columns"),
+        ({"columns": ["a", 1]}, "columns"),
+        ({"columns": ["a", "_source_file"]}, "columns"),
+        ({"column_types": {"a": "nonsense"}}, "column_types['a']"),
+        ({"column_types": {"a": "duration[s]"}}, "column_types['a']"),
+        ({"columns": ["a"], "column_types": {"b": "int64"}}, "column_types"),
+        ({"column_types": ["a"]}, "column_types"),
+        ({"batch_rows": 0}, "batch_rows"),
+        ({"batch_rows": True}, "batch_rows"),
+        ({"batch_rows": 2.5}, "batch_rows"),
+        ({"null_values": "NA"}, "null_values"),
+        ({"null_values": ["a\nb"]}, "null_values"),
+    ],
+)
+def test_bad_options_raise_before_reading(options: dict[str, Any], field: str) -> None:
+    # a source that does not exist proves nothing is opened before the options are checked
+    with pytest.raises(ConfigurationError) as caught:
+        read_csv_batches("/no/such/file.csv", SOURCE, CsvOptions(**options))
+    assert caught.value.field == field
+
+
+def test_default_options_are_valid() -> None:
+    CsvOptions().validate()
+    CsvOptions(header=False, columns=("a",), column_types={"a": "timestamp[ms]"}, encoding="UTF8").validate()
+
+
+def test_bad_rows_table_for_quarantine() -> None:
+    table = bad_rows_table([BadRow(3, "2,Bob", "expected 3 fields, found 2")], SOURCE)
+    assert table.to_pylist() == [
+        {
+            "_source_file": SOURCE,
+            "_source_line": 3,
+            "_raw_line": "2,Bob",
+            RULE_COLUMN: MALFORMED_ROW_RULE,
+            REASON_COLUMN: "expected 3 fields, found 2",
+        }
+    ]
+    assert bad_rows_table([], SOURCE).num_rows == 0
+
+
+# --- against the oracle -------------------------------------------------------------------------
+
+
+def generated_csv(n_rows: int, seed: int) -> str:
+    rng = random.Random(seed)
+    lines = ["id,name,city,amount,note"]
+    for i in range(n_rows):
+        kind = rng.randrange(200)
+        if kind == 0:
+            lines.append(f"{i},extra,field,1,2,3")
+        elif kind == 1:
+            lines.append(f"{i},short")
+        elif kind == 2:
+            lines.append(f'{i},"unterminated,x,1,n')
+        elif kind == 3:
+            lines.append("")
+        else:
+            note = rng.choice(["", "plain", '"with, comma"', '"say ""hi"""', "café", "naïve"])
+            lines.append(f"{i},name{i},City {i % 50},{i * 1.5},{note}")
+    return "\n".join(lines) + "\n"
+
+
+def test_50k_row_file_matches_the_oracle_quickly() -> None:
+    text = generated_csv(50_000, seed=7)
+    columns = ["id", "name", "city", "amount", "note"]
+    start = time.perf_counter()
+    batches, table, bad, blank = read_all(text.encode(), batch_rows=4096)
+    elapsed = time.perf_counter() - start
+
+    good, bad_lines, oracle_blank = csv_oracle(text, columns)
+    assert elapsed < 2.0
+    assert table.to_pylist() == good
+    assert [row.line for row in bad] == bad_lines
+    assert blank == oracle_blank
+    assert len(bad_lines) > 500  # the generator did produce malformed rows
+    assert table.num_rows + len(bad) + blank == 50_000
+    assert all(batch.row_accounting().balanced for batch in batches)
+
+
+LINE_PIECES = st.sampled_from(["a", "b", ",", '"', '""', " ", "é", "\r", "1"])
+LINES = st.lists(st.lists(LINE_PIECES, max_size=6).map("".join), max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lines=LINES,
+    n_columns=st.integers(min_value=1, max_value=3),
+    batch_rows=st.integers(min_value=1, max_value=5),
+    crlf=st.booleans(),
+    final_newline=st.booleans(),
+)
+def test_random_files_match_the_oracle(
+    lines: list[str], n_columns: int, batch_rows: int, crlf: bool, final_newline: bool
+) -> None:
+    columns = [f"c{i}" for i in range(n_columns)]
+    ending = "\r\n" if crlf else "\n"
+    text = ending.join([",".join(columns), *lines]) + (ending if final_newline else "")
+    _, table, bad, blank = read_all(text.encode(), batch_rows=batch_rows)
+
+    good, bad_lines, oracle_blank = csv_oracle(text, columns)
+    assert table.to_pylist() == good
+    assert [row.line for row in bad] == bad_lines
+    assert blank == oracle_blank
+    physical = text.split("\n")
+    assert [row.text for row in bad] == [physical[n - 1].removesuffix("\r") for n in bad_lines]
