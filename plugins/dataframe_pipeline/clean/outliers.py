@@ -1,0 +1,191 @@
+"""Outliers by Tukey's rule: values outside ``[Q1 - factor * IQR, Q3 + factor * IQR]``.
+
+The quartiles are those of ``pandas.Series.quantile`` (linear interpolation) over the non-null values
+of the whole input, computed exactly from the collected values (8 bytes per row while fitting), so
+they do not depend on how the input is split into batches. Nulls are never outliers; a column with no
+non-null value gets no bounds and flags nothing.
+
+Actions:
+
+- ``"quarantine"``: reject the row (rule ``iqr_outlier``), reason like
+  ``"amount=98123.5 outside [12.3, 456.7] (1.5 x IQR)"``; a row outside in several columns is rejected
+  once, its reasons joined with ``"; "``;
+- ``"drop"``: drop the row, counted under ``iqr_outlier:<col>`` (the first such column, in ``columns``
+  order);
+- ``"cap"``: clip to the bounds (integer columns to the integers inside the bounds, so they stay
+  integer);
+- ``"flag"``: add a boolean column ``<col>_outlier``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from dataframe_pipeline.core.batch import BatchResult, drop_rows, split_rows
+from dataframe_pipeline.core.transform import BatchTransformer, NotFittedError
+from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
+
+if TYPE_CHECKING:
+    from typing import Self
+
+ACTIONS = ("quarantine", "drop", "cap", "flag")
+FLAG_SUFFIX = "_outlier"
+
+
+class IQROutliers(BatchTransformer):
+    """Quarantine, drop, cap or flag values outside the interquartile fences.
+
+    :param columns: the numeric columns to check.
+    :param factor: the fence distance, in interquartile ranges (Tukey: 1.5; "far out": 3).
+    :param action: ``"quarantine"``, ``"drop"``, ``"cap"`` or ``"flag"``.
+    """
+
+    stateful: ClassVar[bool] = True
+    rule_name: ClassVar[str] = "iqr_outlier"
+
+    def __init__(self, columns: list[str], factor: float = 1.5, action: str = "quarantine") -> None:
+        self.columns = columns
+        self.factor = factor
+        self.action = action
+
+    def check_params(self, columns: Sequence[str] | None = None) -> None:
+        """Raise ``ConfigurationError`` for bad ``columns``, ``factor`` or ``action``."""
+        if isinstance(self.columns, str) or not isinstance(self.columns, Sequence) or not self.columns:
+            raise ConfigurationError("columns", self.columns, "must be a non-empty list of column names")
+        for name in self.columns:
+            if columns is not None and name not in columns:
+                raise ConfigurationError("columns", name, f"not a column of the input {list(columns)}")
+        factor_ok = isinstance(self.factor, int | float) and not isinstance(self.factor, bool)
+        if not factor_ok or not math.isfinite(self.factor) or self.factor < 0:
+            raise ConfigurationError("factor", self.factor, "must be a finite number >= 0")
+        if self.action not in ACTIONS:
+            raise ConfigurationError("action", self.action, f"must be one of {list(ACTIONS)}")
+
+    def get_feature_names_out(self, input_features: Sequence[str]) -> list[str]:
+        """The input columns, plus ``<col>_outlier`` for each checked column when ``action="flag"``."""
+        names = list(input_features)
+        if self.action == "flag":
+            names += [f"{c}{FLAG_SUFFIX}" for c in self.columns]
+        return names
+
+    # -- fitting -------------------------------------------------------------------------------
+
+    def _reset(self) -> None:
+        self._values: dict[str, list[np.ndarray]] = {c: [] for c in self.columns}
+        self.__dict__.pop("bounds_", None)
+
+    def partial_fit(self, batch: pd.DataFrame) -> Self:
+        """Collect the non-null values of the checked columns.
+
+        :param batch: a batch indexed by input position.
+        """
+        if not hasattr(self, "_values") or hasattr(self, "bounds_"):
+            # First call, or first call after finish_fit(): a new fit starts.
+            self._reset()
+        for column in self.columns:
+            values = _numeric(batch, column).dropna().to_numpy(np.float64)
+            self._values[column].append(values)
+        return self
+
+    def finish_fit(self) -> Self:
+        """Compute ``bounds_``: column -> ``(low, high)``, for the columns with a non-null value."""
+        if not hasattr(self, "_values"):
+            self._reset()
+        bounds: dict[str, tuple[float, float]] = {}
+        for column in self.columns:
+            values = np.concatenate([np.empty(0, np.float64), *self._values[column]])
+            if len(values):
+                # np.quantile's default (linear) is what Series.quantile calls on the non-null values.
+                q1, q3 = (float(q) for q in np.quantile(values, [0.25, 0.75]))
+                spread = self.factor * (q3 - q1)
+                bounds[column] = (q1 - spread, q3 + spread)
+        self.bounds_ = bounds
+        # The collected values are not part of the fitted state (which is saved with the run).
+        self._values = {c: [] for c in self.columns}
+        return self
+
+    # -- transforming --------------------------------------------------------------------------
+
+    def transform(self, batch: pd.DataFrame) -> BatchResult:
+        """Apply ``action`` to the values outside ``bounds_``.
+
+        :param batch: a batch indexed by input position.
+        """
+        if not hasattr(self, "bounds_"):
+            raise NotFittedError("IQROutliers.transform() called before fit()/finish_fit()")
+        if self.action == "quarantine":
+            return self._quarantine(batch)
+        if self.action == "drop":
+            return self._drop(batch)
+        out = batch.copy(deep=False)
+        for column in self.columns:
+            if self.action == "cap":
+                out[column] = self._cap(column, _numeric(batch, column))
+            else:
+                out[f"{column}{FLAG_SUFFIX}"] = self.is_outlier(batch, column)
+        return BatchResult(data=out)
+
+    def is_outlier(self, batch: pd.DataFrame, column: str) -> pd.Series:
+        """Boolean Series: ``column`` is non-null and outside its bounds (all False without bounds).
+
+        :param batch: a batch holding ``column``.
+        :param column: one of ``columns``.
+        """
+        values = _numeric(batch, column)
+        if column not in self.bounds_:
+            return pd.Series(False, index=batch.index, dtype=bool)
+        low, high = self.bounds_[column]
+        outside = (values < low) | (values > high)
+        return outside.fillna(False).astype(bool)
+
+    def _quarantine(self, batch: pd.DataFrame) -> BatchResult:
+        flags = pd.DataFrame({c: self.is_outlier(batch, c) for c in self.columns}, index=batch.index)
+        bad = flags.any(axis=1)
+        if not bad.any():
+            return BatchResult(data=batch)
+        reasons = pd.Series(
+            ["; ".join(self._reason(batch, c, i) for c in self.columns if flags.at[i, c]) for i in flags.index[bad]],
+            index=flags.index[bad],
+            dtype="str",
+        )
+        return split_rows(batch, bad, self.rule_name, reasons)
+
+    def _reason(self, batch: pd.DataFrame, column: str, position: int) -> str:
+        low, high = self.bounds_[column]
+        # 15 significant digits hide the rounding noise of q1 - factor * IQR (-0.19999999999999998).
+        return f"{column}={batch.at[position, column]} outside [{low:.15g}, {high:.15g}] ({self.factor} x IQR)"
+
+    def _drop(self, batch: pd.DataFrame) -> BatchResult:
+        result = BatchResult(data=batch)
+        for column in self.columns:
+            outside = self.is_outlier(result.data, column)
+            result = result.then(drop_rows(result.data, outside, f"{self.rule_name}:{column}"))
+        return result
+
+    def _cap(self, column: str, values: pd.Series) -> pd.Series:
+        if column not in self.bounds_:
+            return values
+        low, high = self.bounds_[column]
+        if pd.api.types.is_integer_dtype(values.dtype):
+            int_low, int_high = math.ceil(low), math.floor(high)
+            if int_low <= int_high:
+                # Every integer inside [low, high] is inside [int_low, int_high]: the dtype can stay.
+                return values.clip(int_low, int_high)
+            values = values.astype(
+                "Float64" if isinstance(values.dtype, pd.api.extensions.ExtensionDtype) else "float64"
+            )
+        return values.clip(low, high)
+
+
+def _numeric(batch: pd.DataFrame, column: str) -> pd.Series:
+    if column not in batch.columns:
+        raise DataContractError(f"IQROutliers: column {column!r} is not in the batch {list(batch.columns)}")
+    series = batch[column]
+    if pd.api.types.is_bool_dtype(series.dtype) or not pd.api.types.is_numeric_dtype(series.dtype):
+        raise DataContractError(f"IQROutliers: column {column!r} has dtype {series.dtype}, not numeric")
+    return series

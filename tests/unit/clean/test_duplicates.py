@@ -1,0 +1,183 @@
+"""Unit tests of ExactDuplicates: pandas' ``DataFrame.duplicated`` is the oracle."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dataframe_pipeline.clean.duplicates import ExactDuplicates
+from dataframe_pipeline.core.transform import NotFittedError
+from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
+
+pytestmark = pytest.mark.unit
+
+
+def chunks(frame: pd.DataFrame, size: int) -> list[pd.DataFrame]:
+    return [frame.iloc[i : i + size] for i in range(0, len(frame), size)] or [frame]
+
+
+def run(transformer: ExactDuplicates, frame: pd.DataFrame, size: int) -> pd.DataFrame:
+    """Fit then transform batch by batch; checks the row accounting of every batch."""
+    transformer.fit_batches(chunks(frame, size))
+    kept = []
+    for batch in chunks(frame, size):
+        result = transformer.transform(batch)
+        assert len(batch) == len(result.data) + result.n_rejected + result.n_dropped
+        assert result.n_rejected == 0
+        assert set(result.dropped) <= {"exact_duplicate"}
+        kept.append(result.data)
+    return pd.concat(kept)
+
+
+@pytest.fixture
+def orders() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "id": [1, 2, 1, 3, 2, 1],
+            "city": ["Oslo", "Rome", "Oslo", "Rome", "Rome", "Oslo"],
+            "amount": [9.5, 3.0, 9.5, 3.0, 3.0, 9.0],
+            "_source_file": ["a.csv", "a.csv", "b.csv", "b.csv", "b.csv", "b.csv"],
+            "_source_line": [1, 2, 1, 2, 3, 4],
+        },
+        index=pd.RangeIndex(100, 106),
+    )
+
+
+def test_keep_first_drops_later_copies_ignoring_provenance(orders: pd.DataFrame) -> None:
+    dedup = ExactDuplicates().fit(orders)
+    np.testing.assert_array_equal(dedup.duplicate_positions_, np.array([102, 104], dtype=np.int64))
+    assert dedup.duplicate_positions_.dtype == np.int64
+    assert dedup.n_duplicates_ == 2
+    result = dedup.transform(orders)
+    pd.testing.assert_frame_equal(result.data, orders.loc[[100, 101, 103, 105]])
+    assert result.dropped == Counter({"exact_duplicate": 2})
+    assert result.rejected.empty
+
+
+def test_keep_last(orders: pd.DataFrame) -> None:
+    dedup = ExactDuplicates(keep="last").fit(orders)
+    np.testing.assert_array_equal(dedup.duplicate_positions_, [100, 101])
+    pd.testing.assert_frame_equal(dedup.transform(orders).data, orders.loc[[102, 103, 104, 105]])
+
+
+def test_subset(orders: pd.DataFrame) -> None:
+    dedup = ExactDuplicates(subset=["city"]).fit(orders)
+    np.testing.assert_array_equal(dedup.duplicate_positions_, [102, 103, 104, 105])
+
+
+def test_subset_may_name_a_provenance_column(orders: pd.DataFrame) -> None:
+    dedup = ExactDuplicates(subset=["_source_file"]).fit(orders)
+    np.testing.assert_array_equal(dedup.duplicate_positions_, [101, 103, 104, 105])
+
+
+@pytest.mark.parametrize("keep", ["first", "last"])
+@pytest.mark.parametrize("size", [1, 3, 7, 50, 1000])
+def test_matches_pandas_duplicated_whatever_the_batch_size(keep: str, size: int) -> None:
+    rng = np.random.default_rng(7)
+    n = 120
+    frame = pd.DataFrame(
+        {
+            "a": rng.integers(0, 4, n),
+            "b": pd.array(rng.choice(["x", "y", None], n), dtype="str"),
+            "c": np.where(rng.random(n) < 0.2, np.nan, rng.integers(0, 2, n).astype(float)),
+            "_source_line": np.arange(n),
+        },
+        index=pd.RangeIndex(5000, 5000 + n),
+    )
+    expected = frame[~frame.drop(columns="_source_line").duplicated(keep=keep)]
+    assert 0 < len(expected) < n  # the data does hold duplicates, and not only duplicates
+    pd.testing.assert_frame_equal(run(ExactDuplicates(keep=keep), frame, size), expected)
+
+
+def test_nulls_compare_equal_like_pandas() -> None:
+    frame = pd.DataFrame({"a": [np.nan, np.nan, 1.0], "b": pd.array([None, None, "x"], dtype="str")})
+    dedup = ExactDuplicates().fit(frame)
+    np.testing.assert_array_equal(dedup.duplicate_positions_, [1])
+
+
+def test_empty_input_keeps_columns() -> None:
+    frame = pd.DataFrame({"a": pd.Series([], dtype="int64"), "b": pd.Series([], dtype="str")})
+    dedup = ExactDuplicates().fit(frame)
+    assert dedup.n_duplicates_ == 0
+    assert dedup.duplicate_positions_.dtype == np.int64
+    result = dedup.transform(frame)
+    pd.testing.assert_frame_equal(result.data, frame)
+    assert result.n_dropped == 0
+
+
+def test_no_batches_at_all() -> None:
+    dedup = ExactDuplicates().fit_batches([])
+    assert dedup.n_duplicates_ == 0
+
+
+def test_single_row_and_all_null_column() -> None:
+    frame = pd.DataFrame({"a": [None], "b": [np.nan]}, index=[42]).astype({"a": "str"})
+    dedup = ExactDuplicates().fit(frame)
+    assert dedup.n_duplicates_ == 0
+    pd.testing.assert_frame_equal(dedup.transform(frame).data, frame)
+
+
+def test_all_null_column_rows_differ_elsewhere() -> None:
+    frame = pd.DataFrame({"a": pd.array([None, None, None], dtype="Int64"), "b": [1, 2, 1]})
+    np.testing.assert_array_equal(ExactDuplicates().fit(frame).duplicate_positions_, [2])
+
+
+def test_constant_frame_keeps_one_row() -> None:
+    frame = pd.DataFrame({"a": [5] * 4, "_source_line": [1, 2, 3, 4]})
+    result = ExactDuplicates().fit(frame).transform(frame)
+    pd.testing.assert_frame_equal(result.data, frame.iloc[:1])
+    assert result.dropped == Counter({"exact_duplicate": 3})
+
+
+def test_refit_starts_from_scratch(orders: pd.DataFrame) -> None:
+    dedup = ExactDuplicates().fit(orders)
+    dedup.partial_fit(orders.iloc[:2]).finish_fit()
+    assert dedup.n_duplicates_ == 0
+
+
+def test_transform_before_fit() -> None:
+    with pytest.raises(NotFittedError):
+        ExactDuplicates().transform(pd.DataFrame({"a": [1]}))
+
+
+def test_only_provenance_columns_is_a_contract_error() -> None:
+    with pytest.raises(DataContractError, match="no column to compare"):
+        ExactDuplicates().fit(pd.DataFrame({"_source_line": [1, 2]}))
+
+
+def test_subset_column_absent_from_batch() -> None:
+    with pytest.raises(DataContractError, match="zip"):
+        ExactDuplicates(subset=["zip"]).fit(pd.DataFrame({"a": [1]}))
+
+
+def test_check_params_accepts_good_configuration() -> None:
+    ExactDuplicates().check_params(["a"])
+    ExactDuplicates(subset=["a"], keep="last").check_params(["a", "b"])
+
+
+@pytest.mark.parametrize(
+    ("params", "field", "value"),
+    [
+        ({"keep": "none"}, "keep", "none"),
+        ({"keep": False}, "keep", False),
+        ({"subset": []}, "subset", []),
+        ({"subset": "a"}, "subset", "a"),
+        ({"subset": ["a", "zip"]}, "subset", "zip"),
+    ],
+)
+def test_check_params_rejects(params: dict, field: str, value: object) -> None:
+    with pytest.raises(ConfigurationError) as error:
+        ExactDuplicates(**params).check_params(["a", "b"])
+    assert error.value.field == field
+    assert error.value.value == value
+
+
+def test_init_stores_params_unchanged() -> None:
+    subset = ["a"]
+    dedup = ExactDuplicates(subset=subset, keep="bogus")
+    assert dedup.get_params() == {"subset": ["a"], "keep": "bogus"}
+    assert dedup.subset is subset
+    assert dedup.stateful
