@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataframe_pipeline.clean.duplicates import ExactDuplicates
-from dataframe_pipeline.clean.missing import MissingValues
-from dataframe_pipeline.clean.outliers import IQROutliers
-from dataframe_pipeline.clean.types import TypeCoercion
+from dataframe_pipeline._lazy import lazy_exports
 
-__all__ = ["ExactDuplicates", "IQROutliers", "MissingValues", "TypeCoercion"]
+__getattr__, __all__ = lazy_exports(
+    __name__,
+    {"ExactDuplicates": "duplicates", "IQROutliers": "outliers", "MissingValues": "missing", "TypeCoercion": "types"},
+)

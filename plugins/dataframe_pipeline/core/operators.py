@@ -206,10 +206,16 @@ class TransformStepOperator(DataFrameStepOperator):
 
     @staticmethod
     def check_transforms(transformers: list, columns: list[str]) -> None:
-        """Check each transformer against the columns it will see (after the ones before it)."""
+        """Check each transformer against the columns it will see (after the ones before it).
+
+        After a transformer whose output columns depend on the data (one-hot), later ones are
+        checked without a schema; their missing columns surface at the first batch instead.
+        """
+        known: list[str] | None = columns
         for transformer in transformers:
-            transformer.check_params(columns)
-            columns = list(transformer.get_feature_names_out(columns))
+            transformer.check_params(known)
+            if known is not None:
+                known = None if transformer.dynamic_features else list(transformer.get_feature_names_out(known))
 
 
 def fitted_summary(transformer: Any) -> dict[str, Any]:

@@ -34,6 +34,8 @@ class BatchTransformer:
     """A streaming, scikit-learn-like transform over DataFrame batches."""
 
     stateful: ClassVar[bool] = False
+    #: output columns depend on the data (e.g. one-hot), so they are unknown before the fit
+    dynamic_features: ClassVar[bool] = False
     #: short name used in row accounting and quarantine (``rule`` column)
     rule_name: ClassVar[str] = "transform"
 

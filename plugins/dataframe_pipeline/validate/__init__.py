@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataframe_pipeline.validate.expectations import (
-    ExpectationFailure,
-    ValidationReport,
-    load_suite,
-    run_suite,
-    suite_problem,
-)
+from dataframe_pipeline._lazy import lazy_exports
 
-__all__ = ["ExpectationFailure", "ValidationReport", "load_suite", "run_suite", "suite_problem"]
+__getattr__, __all__ = lazy_exports(
+    __name__,
+    dict.fromkeys(
+        ["ExpectationFailure", "ValidationReport", "load_suite", "run_suite", "suite_problem"], "expectations"
+    ),
+)

@@ -1,0 +1,242 @@
+"""One-hot encoding of categorical columns, fitted in one streaming pass.
+
+Categories are the text form of the values (``str`` of each non-null value), so an integer column
+``1, 2`` gives categories ``"1", "2"``. Feed a column with one dtype across batches: a float column
+with ``1.0`` gives the category ``"1.0"``, not ``"1"``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from dataframe_pipeline.core.batch import BatchResult, split_rows
+from dataframe_pipeline.core.transform import BatchTransformer, NotFittedError
+from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Self
+
+HANDLE_UNKNOWN = ("ignore", "quarantine", "error")
+#: suffix of the column that flags the categories cut by ``max_categories``: ``<col>__infrequent``
+INFREQUENT_SUFFIX = "__infrequent"
+_UNSAFE = re.compile(r"[^A-Za-z0-9_]")
+_FITTED = ("categories_", "infrequent_categories_", "category_counts_", "output_columns_")
+
+
+def safe_name(text: str) -> str:
+    """Make category text usable in a column name: every character outside ``[A-Za-z0-9_]`` becomes ``_``."""
+    return _UNSAFE.sub("_", text)
+
+
+def check_column_list(value: object, columns: Sequence[str] | None, field: str = "columns") -> None:
+    """Raise ``ConfigurationError`` unless ``value`` is a non-empty list of distinct names found in ``columns``."""
+    if not isinstance(value, list | tuple) or not value or not all(isinstance(c, str) for c in value):
+        raise ConfigurationError(field, value, "must be a non-empty list of column names")
+    if len(set(value)) != len(value):
+        raise ConfigurationError(field, value, "names a column more than once")
+    if columns is not None:
+        missing = [c for c in value if c not in columns]
+        if missing:
+            raise ConfigurationError(field, value, f"not in the input columns {list(columns)}: {missing}")
+
+
+def require_columns(batch: pd.DataFrame, columns: Sequence[str], who: str) -> None:
+    """Raise ``DataContractError`` when ``batch`` lacks one of ``columns``."""
+    missing = [c for c in columns if c not in batch.columns]
+    if missing:
+        raise DataContractError(f"{who}: input lacks column(s) {missing}; it has {list(batch.columns)}")
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    """Values as strings, nulls kept null (pandas 3 ``str`` dtype)."""
+    return values.astype("str")
+
+
+def _select(counts: Counter[str], max_categories: int | None) -> tuple[list[str], list[str]]:
+    """Split categories into (kept, infrequent), both sorted; the most frequent are kept, ties by value."""
+    if max_categories is None or len(counts) <= max_categories:
+        return sorted(counts), []
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    kept = sorted(value for value, _ in ranked[:max_categories])
+    return kept, sorted(value for value, _ in ranked[max_categories:])
+
+
+class OneHotEncoder(BatchTransformer):
+    """Add one 0/1 column ``<col>_<category>`` per fitted category of each column in ``columns``.
+
+    Nulls are not a category: a null gives zeros in every column of its input. The output columns
+    are fixed by the fit, so every batch has the same columns, appended after the input's columns
+    in the order of ``columns`` then of the sorted categories.
+
+    :param columns: the columns to encode.
+    :param handle_unknown: what to do with a category not seen in the fit: ``"ignore"`` (all zeros,
+        including the infrequent column), ``"quarantine"`` (reject the row with the reason
+        ``"<col>: unseen category '<value>'"``) or ``"error"`` (raise ``DataContractError``).
+    :param max_categories: keep at most this many categories per column, the most frequent in the
+        fit (ties broken by the smaller value); the other fitted categories set ``<col>__infrequent``.
+        Unlike scikit-learn, the infrequent column does not count towards this limit.
+    :param drop_input: remove the encoded input columns from the output.
+    :param dtype: numpy dtype of the new columns (an integer or bool dtype).
+    """
+
+    dynamic_features = True
+    stateful = True
+    rule_name = "onehot"
+
+    def __init__(
+        self,
+        columns: list[str],
+        handle_unknown: str = "ignore",
+        max_categories: int | None = None,
+        drop_input: bool = True,
+        dtype: str = "uint8",
+    ) -> None:
+        self.columns = columns
+        self.handle_unknown = handle_unknown
+        self.max_categories = max_categories
+        self.drop_input = drop_input
+        self.dtype = dtype
+
+    def check_params(self, columns: Sequence[str] | None = None) -> None:
+        """Raise ``ConfigurationError`` naming the bad field and value; ``columns`` is the input schema."""
+        check_column_list(self.columns, columns)
+        if self.handle_unknown not in HANDLE_UNKNOWN:
+            raise ConfigurationError("handle_unknown", self.handle_unknown, f"must be one of {HANDLE_UNKNOWN}")
+        limit = self.max_categories
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+            raise ConfigurationError("max_categories", limit, "must be None or an integer >= 1")
+        if not isinstance(self.drop_input, bool):
+            raise ConfigurationError("drop_input", self.drop_input, "must be True or False")
+        try:
+            kind = np.dtype(self.dtype).kind
+        except TypeError:
+            kind = ""
+        if kind not in ("u", "i", "b"):
+            raise ConfigurationError("dtype", self.dtype, "must name a numpy integer or bool dtype")
+
+    def _reset(self) -> None:
+        self._counts: dict[str, Counter[str]] | None = None
+        for name in _FITTED:
+            self.__dict__.pop(name, None)
+
+    def _accumulator(self) -> dict[str, Counter[str]]:
+        counts = getattr(self, "_counts", None)
+        if counts is None:
+            counts = self._counts = {col: Counter() for col in self.columns}
+        return counts
+
+    def partial_fit(self, batch: pd.DataFrame) -> Self:
+        """Add the batch's value counts per column (memory grows with the number of categories only)."""
+        self.check_params()
+        require_columns(batch, self.columns, self.rule_name)
+        counts = self._accumulator()
+        for col in self.columns:
+            seen = _as_text(batch[col]).value_counts(dropna=True)
+            counts[col].update({str(k): int(v) for k, v in seen.items()})
+        return self
+
+    def finish_fit(self) -> Self:
+        """Set ``categories_``, ``infrequent_categories_``, ``category_counts_`` and ``output_columns_``.
+
+        The accumulated counts are released: a later :meth:`partial_fit` starts a new fit.
+        """
+        counts = self._accumulator()
+        self.category_counts_ = {col: dict(sorted(counts[col].items())) for col in self.columns}
+        self.categories_: dict[str, list[str]] = {}
+        self.infrequent_categories_: dict[str, list[str]] = {}
+        for col in self.columns:
+            self.categories_[col], self.infrequent_categories_[col] = _select(counts[col], self.max_categories)
+        self.output_columns_ = {col: self._names_for(col) for col in self.columns}
+        self._split_names([])
+        self._counts = None
+        return self
+
+    def _names_for(self, col: str) -> list[str]:
+        names = [f"{col}_{safe_name(cat)}" for cat in self.categories_[col]]
+        if self.infrequent_categories_[col]:
+            names.append(f"{col}{INFREQUENT_SUFFIX}")
+        return names
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "output_columns_"):
+            raise NotFittedError(f"{type(self).__name__} is not fitted; call fit() or finish_fit() first")
+
+    def _split_names(self, input_features: Sequence[str]) -> tuple[list[str], list[str]]:
+        """(input columns kept, new columns); raise when a name would appear twice in the output."""
+        dropped = set(self.columns) if self.drop_input else set()
+        passthrough = [c for c in input_features if c not in dropped]
+        new = [name for col in self.columns for name in self.output_columns_[col]]
+        clashes = sorted(name for name, n in Counter(passthrough + new).items() if n > 1)
+        if clashes:
+            raise DataContractError(
+                f"{self.rule_name}: output column name(s) {clashes} would appear twice (categories that "
+                f"differ only in characters outside [A-Za-z0-9_], or a clash with an input column)"
+            )
+        return passthrough, new
+
+    def get_feature_names_out(self, input_features: Sequence[str]) -> list[str]:
+        """Input columns (less the encoded ones when ``drop_input``) followed by the new columns.
+
+        The new columns depend on the data: before the fit only the kept input columns are known,
+        and that is what is returned (so a configuration check can run before any data is read).
+        """
+        if not hasattr(self, "output_columns_"):
+            dropped = set(self.columns) if self.drop_input else set()
+            return [c for c in input_features if c not in dropped]
+        passthrough, new = self._split_names(input_features)
+        return passthrough + new
+
+    def transform(self, batch: pd.DataFrame) -> BatchResult:
+        """Encode the batch; rows with unseen categories follow ``handle_unknown``."""
+        self._check_fitted()
+        require_columns(batch, self.columns, self.rule_name)
+        passthrough, new = self._split_names(list(batch.columns))
+        texts = {col: _as_text(batch[col]) for col in self.columns}
+        result = self._route_unknown(batch, texts)
+        kept = result.data
+        matrix = np.hstack([self._encode(col, texts[col].loc[kept.index]) for col in self.columns])
+        encoded = pd.DataFrame(matrix, index=kept.index, columns=new)
+        data = pd.concat([kept[passthrough], encoded], axis=1)
+        return BatchResult(data=data, rejected=result.rejected, dropped=result.dropped)
+
+    def _unknown(self, col: str, text: pd.Series) -> pd.Series:
+        known = self.categories_[col] + self.infrequent_categories_[col]
+        return text.notna() & ~text.isin(known)
+
+    def _route_unknown(self, batch: pd.DataFrame, texts: dict[str, pd.Series]) -> BatchResult:
+        masks = {col: self._unknown(col, texts[col]) for col in self.columns}
+        bad = pd.Series(False, index=batch.index)
+        for mask in masks.values():
+            bad |= mask
+        if self.handle_unknown == "ignore" or not bad.any():
+            return BatchResult(data=batch)
+        if self.handle_unknown == "error":
+            found = {col: sorted(texts[col][m].unique().tolist())[:5] for col, m in masks.items() if m.any()}
+            raise DataContractError(f"{self.rule_name}: unseen categories (first 5 per column): {found}")
+        return split_rows(batch, bad, self.rule_name, _reasons(masks, texts, batch.index))
+
+    def _encode(self, col: str, text: pd.Series) -> np.ndarray:
+        categories = self.categories_[col]
+        infrequent = self.infrequent_categories_[col]
+        matrix = np.zeros((len(text), len(self.output_columns_[col])), dtype=self.dtype)
+        codes = pd.Index(categories, dtype="str").get_indexer(text)  # -1: null, unseen or infrequent
+        rows = np.flatnonzero(codes >= 0)
+        matrix[rows, codes[rows]] = 1
+        if infrequent:
+            matrix[:, -1] = text.isin(infrequent).to_numpy()
+        return matrix
+
+
+def _reasons(masks: dict[str, pd.Series], texts: dict[str, pd.Series], index: pd.Index) -> pd.Series:
+    """``"<col>: unseen category '<value>'"`` per bad row (joined with ``"; "`` over columns), on ``index``."""
+    pieces = [
+        texts[col][mask].map(lambda value, col=col: f"{col}: unseen category {value!r}") for col, mask in masks.items()
+    ]
+    # concat keeps the columns' order inside each row's group
+    return pd.concat(pieces).groupby(level=0).agg("; ".join).reindex(index)

@@ -1,0 +1,181 @@
+"""Standard scaling (zero mean, unit variance) fitted in one streaming pass.
+
+Each batch contributes its count, mean and sum of squared deviations (M2); batches are merged with
+the parallel formula of Chan, Golub and LeVeque, so memory does not grow with the row count. The
+fitted statistics match :class:`sklearn.preprocessing.StandardScaler` (population variance) up to
+floating-point rounding; how the rows are split into batches changes them only in the last bits.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from dataframe_pipeline.core.batch import BatchResult
+from dataframe_pipeline.core.transform import BatchTransformer, NotFittedError
+from dataframe_pipeline.enrich.encoding import check_column_list, require_columns
+from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Self
+
+_FITTED = ("mean_", "var_", "scale_", "n_samples_seen_")
+_EPS = float(np.finfo(np.float64).eps)
+
+
+class Moments(NamedTuple):
+    """Count, mean and sum of squared deviations from the mean of a set of numbers."""
+
+    n: int
+    mean: float
+    m2: float
+
+    @classmethod
+    def of(cls, values: np.ndarray) -> Moments:
+        """Moments of ``values`` (finite floats) by the corrected two-pass algorithm."""
+        n = int(values.size)
+        if n == 0:
+            return cls(0, 0.0, 0.0)
+        mean = float(values.mean())
+        dev = values - mean
+        # the correction term cancels the rounding error of the mean (as scikit-learn does)
+        m2 = float(np.dot(dev, dev)) - float(dev.sum()) ** 2 / n
+        return cls(n, mean, max(m2, 0.0))
+
+    def merge(self, other: Moments) -> Moments:
+        """Moments of the union of both sets (Chan et al.'s parallel combination)."""
+        if other.n == 0:
+            return self
+        if self.n == 0:
+            return other
+        n = self.n + other.n
+        delta = other.mean - self.mean
+        mean = self.mean + delta * other.n / n
+        return Moments(n, mean, self.m2 + other.m2 + delta * delta * self.n * other.n / n)
+
+
+def _as_float(values: pd.Series, who: str) -> np.ndarray:
+    """Numeric (or bool) column as float64 with NaN for nulls; anything else breaks the data contract."""
+    if not (pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values)):
+        raise DataContractError(f"{who}: column {values.name!r} has dtype {values.dtype}, expected numbers")
+    return values.to_numpy(dtype="float64", na_value=np.nan)
+
+
+def _is_constant(var: float, mean: float, n: int) -> bool:
+    """Whether ``var`` is indistinguishable from 0 given rounding (scikit-learn's error bound)."""
+    return var <= n * _EPS * var + (n * mean * _EPS) ** 2
+
+
+class StandardScaler(BatchTransformer):
+    """Scale each column of ``columns`` to ``(x - mean_) / scale_`` as float64.
+
+    The result replaces the column, or, with ``suffix``, goes to a new column ``<column><suffix>``
+    (keeping the raw value next to the feature).
+
+    Nulls are ignored by the fit and stay null. A constant column gets ``scale_ = 1`` (as in
+    scikit-learn), so it becomes all zeros. Fitted attributes are dicts keyed by column:
+    ``mean_``, ``var_`` (population variance, ddof=0), ``scale_`` (the divisor applied: the
+    standard deviation, 1 for a constant column or when ``with_std`` is False, NaN for a column
+    with no values in the fit) and ``n_samples_seen_`` (non-null values per column).
+
+    :param columns: the numeric columns to scale.
+    :param with_mean: subtract the mean.
+    :param with_std: divide by the standard deviation.
+    :param suffix: write ``<column><suffix>`` instead of replacing the column (e.g. ``"_scaled"``).
+    """
+
+    stateful = True
+    rule_name = "standard_scale"
+
+    def __init__(
+        self, columns: list[str], with_mean: bool = True, with_std: bool = True, suffix: str | None = None
+    ) -> None:
+        self.columns = columns
+        self.with_mean = with_mean
+        self.with_std = with_std
+        self.suffix = suffix
+
+    def check_params(self, columns: Sequence[str] | None = None) -> None:
+        """Raise ``ConfigurationError`` naming the bad field and value; ``columns`` is the input schema."""
+        check_column_list(self.columns, columns)
+        for field in ("with_mean", "with_std"):
+            if not isinstance(getattr(self, field), bool):
+                raise ConfigurationError(field, getattr(self, field), "must be True or False")
+        if self.suffix is not None and (not isinstance(self.suffix, str) or not self.suffix):
+            raise ConfigurationError("suffix", self.suffix, "must be a non-empty string or None")
+
+    def _output_name(self, col: str) -> str:
+        return f"{col}{self.suffix}" if self.suffix else col
+
+    def get_feature_names_out(self, input_features: Sequence[str]) -> list[str]:
+        names = list(input_features)
+        return names + [self._output_name(c) for c in self.columns if self._output_name(c) not in names]
+
+    def _reset(self) -> None:
+        self._moments: dict[str, Moments] | None = None
+        for name in _FITTED:
+            self.__dict__.pop(name, None)
+
+    def _accumulator(self) -> dict[str, Moments]:
+        moments = getattr(self, "_moments", None)
+        if moments is None:
+            moments = self._moments = {col: Moments(0, 0.0, 0.0) for col in self.columns}
+        return moments
+
+    def partial_fit(self, batch: pd.DataFrame) -> Self:
+        """Merge the batch's count, mean and M2 per column into the running statistics."""
+        self.check_params()
+        require_columns(batch, self.columns, self.rule_name)
+        moments = self._accumulator()
+        for col in self.columns:
+            values = _as_float(batch[col], self.rule_name)
+            values = values[~np.isnan(values)]
+            if np.isinf(values).any():
+                raise DataContractError(f"{self.rule_name}: column {col!r} holds infinite values")
+            moments[col] = moments[col].merge(Moments.of(values))
+        return self
+
+    def finish_fit(self) -> Self:
+        """Set ``mean_``, ``var_``, ``scale_`` and ``n_samples_seen_``; a later partial_fit starts afresh."""
+        moments = self._accumulator()
+        self.n_samples_seen_ = {col: moments[col].n for col in self.columns}
+        self.mean_ = {col: moments[col].mean if moments[col].n else math.nan for col in self.columns}
+        self.var_ = {col: moments[col].m2 / moments[col].n if moments[col].n else math.nan for col in self.columns}
+        self.scale_ = {col: self._scale(col) for col in self.columns}
+        self._moments = None
+        return self
+
+    def _scale(self, col: str) -> float:
+        var, n = self.var_[col], self.n_samples_seen_[col]
+        if not self.with_std:
+            return 1.0
+        if n == 0:
+            return math.nan
+        return 1.0 if _is_constant(var, self.mean_[col], n) else math.sqrt(var)
+
+    def transform(self, batch: pd.DataFrame) -> BatchResult:
+        """Scale the columns; rows are neither removed nor reordered."""
+        if not hasattr(self, "scale_"):
+            raise NotFittedError(f"{type(self).__name__} is not fitted; call fit() or finish_fit() first")
+        require_columns(batch, self.columns, self.rule_name)
+        scaled = {
+            self._output_name(col): pd.Series(self._apply(col, batch[col]), index=batch.index) for col in self.columns
+        }
+        return BatchResult(data=batch.assign(**scaled))
+
+    def _apply(self, col: str, column: pd.Series) -> np.ndarray:
+        values = _as_float(column, self.rule_name)
+        if self.n_samples_seen_[col] == 0 and not np.isnan(values).all():
+            # scaling with unknown statistics would turn every value into null without a trace
+            raise DataContractError(
+                f"{self.rule_name}: column {col!r} had no non-null values when fitted, cannot scale new values"
+            )
+        if self.with_mean:
+            values = values - self.mean_[col]
+        if self.with_std:
+            values = values / self.scale_[col]
+        return values

@@ -1,0 +1,234 @@
+"""Principal component projection fitted in one streaming pass with scikit-learn's IncrementalPCA.
+
+The rows are fed to ``IncrementalPCA.partial_fit`` in chunks of a fixed number of complete rows
+(:meth:`PCAProjection.chunk_size`), cut from the stream of rows whatever the batch boundaries, so
+the fit is the same however the input is batched. When all complete rows fit in one chunk the
+result is an exact PCA; with several chunks and ``n_components`` below the number of columns,
+IncrementalPCA's truncation after each chunk makes it an approximation.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from dataframe_pipeline.core.batch import BatchResult, split_rows
+from dataframe_pipeline.core.transform import BatchTransformer, NotFittedError
+from dataframe_pipeline.enrich.encoding import check_column_list, require_columns
+from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Self
+
+#: rows per IncrementalPCA.partial_fit call when ``batch_size`` is None (at least 10 per column)
+DEFAULT_CHUNK_ROWS = 10_000
+_FITTED = (
+    "components_",
+    "mean_",
+    "explained_variance_",
+    "explained_variance_ratio_",
+    "singular_values_",
+    "n_samples_seen_",
+)
+
+
+def _is_count(value: object, minimum: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def _matrix(batch: pd.DataFrame, columns: Sequence[str], who: str) -> np.ndarray:
+    """The columns as a float64 matrix (rows x columns) with NaN for nulls."""
+    parts = []
+    for col in columns:
+        values = batch[col]
+        if not (pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values)):
+            raise DataContractError(f"{who}: column {col!r} has dtype {values.dtype}, expected numbers")
+        parts.append(values.to_numpy(dtype="float64", na_value=np.nan))
+    return np.column_stack(parts) if len(batch) else np.zeros((0, len(columns)))
+
+
+def _reasons(matrix: np.ndarray, bad: np.ndarray, columns: Sequence[str]) -> list[str]:
+    """``"pca: null in a, b"`` (and/or ``"infinite value in c"``) for each bad row."""
+    flags = np.hstack([np.isnan(matrix[bad]), np.isinf(matrix[bad])])
+    patterns, inverse = np.unique(flags, axis=0, return_inverse=True)
+    n = len(columns)
+    texts = []
+    for pattern in patterns:
+        parts = []
+        for label, hits in (("null in", pattern[:n]), ("infinite value in", pattern[n:])):
+            if hits.any():
+                parts.append(f"{label} " + ", ".join(c for c, hit in zip(columns, hits, strict=True) if hit))
+        texts.append("pca: " + "; ".join(parts))
+    return [texts[i] for i in inverse.ravel()]
+
+
+def _fix_signs(components: np.ndarray) -> np.ndarray:
+    """Flip components so that each one's largest-magnitude loading (the first, on ties) is positive."""
+    pivots = components[np.arange(len(components)), np.abs(components).argmax(axis=1)]
+    return components * np.where(pivots < 0, -1.0, 1.0)[:, None]
+
+
+def project(matrix: np.ndarray, mean: np.ndarray, components: np.ndarray) -> np.ndarray:
+    """``(matrix - mean) @ components.T``, summed column by column in a fixed order.
+
+    A BLAS product may pick a different kernel (and summation order) for a different number of
+    rows; element-wise sums keep each row's result independent of the batch it arrives in.
+    """
+    centered = matrix - mean
+    out = np.zeros((len(matrix), len(components)))
+    for j in range(components.shape[1]):
+        out += centered[:, j, None] * components[:, j]
+    return out
+
+
+class PCAProjection(BatchTransformer):
+    """Add the first ``n_components`` principal components of ``columns`` as ``<prefix>1..<prefix>K``.
+
+    Rows with a null (or infinite) value in ``columns`` are skipped by the fit and quarantined by
+    :meth:`transform` with the reason ``"pca: null in <cols>"``. Fitted attributes are plain numpy
+    arrays copied from IncrementalPCA: ``components_`` (K x columns, signs fixed so each
+    component's largest-magnitude loading is positive), ``mean_``, ``explained_variance_``,
+    ``explained_variance_ratio_``, ``singular_values_``, and the int ``n_samples_seen_``.
+
+    :param columns: the numeric input columns.
+    :param n_components: number of components K (at most ``len(columns)``).
+    :param prefix: output column name prefix.
+    :param keep_input: keep the input columns next to the components.
+    :param batch_size: complete rows per IncrementalPCA step (default :data:`DEFAULT_CHUNK_ROWS`
+        or 10 per column, whichever is larger); at least ``n_components``.
+    """
+
+    stateful = True
+    rule_name = "pca"
+
+    def __init__(
+        self,
+        columns: list[str],
+        n_components: int = 3,
+        prefix: str = "pc",
+        keep_input: bool = True,
+        batch_size: int | None = None,
+    ) -> None:
+        self.columns = columns
+        self.n_components = n_components
+        self.prefix = prefix
+        self.keep_input = keep_input
+        self.batch_size = batch_size
+
+    def check_params(self, columns: Sequence[str] | None = None) -> None:
+        """Raise ``ConfigurationError`` naming the bad field and value; ``columns`` is the input schema."""
+        check_column_list(self.columns, columns)
+        if not _is_count(self.n_components, 1) or self.n_components > len(self.columns):
+            raise ConfigurationError(
+                "n_components", self.n_components, f"must be an integer from 1 to {len(self.columns)}"
+            )
+        if not isinstance(self.prefix, str) or not self.prefix:
+            raise ConfigurationError("prefix", self.prefix, "must be a non-empty string")
+        if not isinstance(self.keep_input, bool):
+            raise ConfigurationError("keep_input", self.keep_input, "must be True or False")
+        if self.batch_size is not None and not _is_count(self.batch_size, self.n_components):
+            raise ConfigurationError("batch_size", self.batch_size, "must be None or an integer >= n_components")
+        if columns is not None:
+            clashes = sorted(set(self._passthrough(columns)) & set(self.output_names()))
+            if clashes:
+                raise ConfigurationError("prefix", self.prefix, f"output columns {clashes} already exist")
+
+    def output_names(self) -> list[str]:
+        """The new columns: ``<prefix>1`` .. ``<prefix>K``."""
+        return [f"{self.prefix}{i}" for i in range(1, self.n_components + 1)]
+
+    def _passthrough(self, input_features: Sequence[str]) -> list[str]:
+        return [c for c in input_features if self.keep_input or c not in self.columns]
+
+    def get_feature_names_out(self, input_features: Sequence[str]) -> list[str]:
+        """Input columns (less ``columns`` unless ``keep_input``) followed by the components."""
+        return self._passthrough(input_features) + self.output_names()
+
+    def chunk_size(self) -> int:
+        """Complete rows per IncrementalPCA step."""
+        if self.batch_size is not None:
+            return self.batch_size
+        return max(DEFAULT_CHUNK_ROWS, 10 * len(self.columns), self.n_components)
+
+    def _reset(self) -> None:
+        self._ipca: Any = None
+        self._buffer: list[np.ndarray] = []
+        self._n_complete = 0
+        for name in _FITTED:
+            self.__dict__.pop(name, None)
+
+    def partial_fit(self, batch: pd.DataFrame) -> Self:
+        """Buffer the batch's complete rows and feed every full chunk to IncrementalPCA."""
+        self.check_params()
+        require_columns(batch, self.columns, self.rule_name)
+        if getattr(self, "_buffer", None) is None:
+            self._reset()
+        matrix = _matrix(batch, self.columns, self.rule_name)
+        complete = matrix[np.isfinite(matrix).all(axis=1)]
+        self._buffer.append(complete)
+        self._n_complete += len(complete)
+        self._flush(final=False)
+        return self
+
+    def _flush(self, final: bool) -> None:
+        """Feed the buffered rows in chunks of exactly ``chunk_size()`` rows (the last one shorter if final)."""
+        from sklearn.decomposition import IncrementalPCA
+
+        chunk = self.chunk_size()
+        if not final and sum(len(part) for part in self._buffer) < chunk:
+            return  # concatenating only when a chunk is due keeps small batches cheap
+        rows = np.concatenate(self._buffer) if self._buffer else np.zeros((0, len(self.columns)))
+        stop = len(rows) if final else len(rows) // chunk * chunk
+        if self._ipca is None and stop:
+            self._ipca = IncrementalPCA(n_components=self.n_components)
+        for start in range(0, stop, chunk):
+            self._ipca.partial_fit(rows[start : min(start + chunk, stop)])
+        self._buffer = [rows[stop:]]
+
+    def finish_fit(self) -> Self:
+        """Feed the remaining rows and copy the fitted arrays out; a later partial_fit starts afresh.
+
+        :raises DataContractError: fewer complete rows than ``n_components``.
+        """
+        if getattr(self, "_buffer", None) is None:
+            self._reset()
+        if self._n_complete < self.n_components:
+            raise DataContractError(
+                f"{self.rule_name}: {self._n_complete} rows without nulls in {self.columns}, "
+                f"need at least n_components={self.n_components} to fit"
+            )
+        self._flush(final=True)
+        ipca = self._ipca
+        self.components_ = _fix_signs(np.array(ipca.components_, dtype=np.float64))
+        self.mean_ = np.array(ipca.mean_, dtype=np.float64)
+        self.explained_variance_ = np.array(ipca.explained_variance_, dtype=np.float64)
+        self.explained_variance_ratio_ = np.array(ipca.explained_variance_ratio_, dtype=np.float64)
+        self.singular_values_ = np.array(ipca.singular_values_, dtype=np.float64)
+        self.n_samples_seen_ = int(ipca.n_samples_seen_)
+        self._ipca, self._buffer, self._n_complete = None, [], 0
+        return self
+
+    def transform(self, batch: pd.DataFrame) -> BatchResult:
+        """Project the complete rows; quarantine rows with a null or infinite input value."""
+        if not hasattr(self, "components_"):
+            raise NotFittedError(f"{type(self).__name__} is not fitted; call fit() or finish_fit() first")
+        require_columns(batch, self.columns, self.rule_name)
+        names = self.output_names()
+        clashes = sorted(set(self._passthrough(batch.columns)) & set(names))
+        if clashes:
+            raise DataContractError(f"{self.rule_name}: output columns {clashes} already exist in the input")
+        matrix = _matrix(batch, self.columns, self.rule_name)
+        bad = ~np.isfinite(matrix).all(axis=1)
+        result = BatchResult(data=batch)
+        if bad.any():
+            texts = _reasons(matrix, bad, self.columns)
+            reasons = pd.Series(texts, index=batch.index[bad], dtype="str").reindex(batch.index)
+            result = split_rows(batch, pd.Series(bad, index=batch.index), self.rule_name, reasons)
+        projected = project(matrix[~bad], self.mean_, self.components_)
+        kept = result.data
+        scores = pd.DataFrame(projected, index=kept.index, columns=names)
+        data = pd.concat([kept[self._passthrough(kept.columns)], scores], axis=1)
+        return BatchResult(data=data, rejected=result.rejected, dropped=result.dropped)
