@@ -6,5 +6,5 @@ from dataframe_pipeline._lazy import lazy_exports
 
 __getattr__, __all__ = lazy_exports(
     __name__,
-    {"ExactDuplicates": "duplicates", "IQROutliers": "outliers", "MissingValues": "missing", "TypeCoercion": "types"},
+    {"ExactDuplicates": "duplicates", "IQROutliers": "outliers", "MissingValues": "missing", "TypeCoercion": "coercion"},
 )

@@ -5,7 +5,7 @@ be in memory. Columns whose name starts with ``_`` (``_source_file``, ``_source_
 provenance, which differs between copies of the same record, so they are never compared.
 
 Rows are compared on their values *as typed*: ``1`` in an ``int64`` column and ``1.0`` in a ``float64``
-column hash differently, so run this after :class:`~dataframe_pipeline.clean.types.TypeCoercion`,
+column hash differently, so run this after :class:`~dataframe_pipeline.clean.coercion.TypeCoercion`,
 which gives every batch the same dtypes. Two different rows collide with probability about
 ``n**2 / 2**65`` (64-bit hashes), negligible below a billion rows.
 """

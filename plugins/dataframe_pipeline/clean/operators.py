@@ -24,7 +24,7 @@ class CleanOperator(TransformStepOperator):
     ui_color = "#fdf2d0"
     registry: ClassVar[dict[str, str]] = {
         "exact_duplicates": "dataframe_pipeline.clean.duplicates:ExactDuplicates",
-        "coerce_types": "dataframe_pipeline.clean.types:TypeCoercion",
+        "coerce_types": "dataframe_pipeline.clean.coercion:TypeCoercion",
         "missing_values": "dataframe_pipeline.clean.missing:MissingValues",
         "iqr_outliers": "dataframe_pipeline.clean.outliers:IQROutliers",
     }

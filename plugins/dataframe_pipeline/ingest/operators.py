@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from dataframe_pipeline.core.dataset import DatasetWriter
     from dataframe_pipeline.core.quarantine import QuarantineWriter
-    from dataframe_pipeline.ingest.csv import CsvOptions
+    from dataframe_pipeline.ingest.csv_reader import CsvOptions
 
 
 def resolve_source(source: str) -> ObjectStoragePath:
@@ -39,7 +39,7 @@ class CsvIngestOperator(DataFrameStepOperator):
     A missing source raises ``SourceNotFoundError`` and is retried (files can arrive late).
 
     :param source: file path, glob or URI; relative paths are under the project directory. (templated)
-    :param csv_options: :class:`~dataframe_pipeline.ingest.csv.CsvOptions` fields
+    :param csv_options: :class:`~dataframe_pipeline.ingest.csv_reader.CsvOptions` fields
         (delimiter, quotechar, encoding, header, columns, column_types, null_values). (templated)
     """
 
@@ -53,7 +53,7 @@ class CsvIngestOperator(DataFrameStepOperator):
         self.csv_options = csv_options
 
     def options(self) -> CsvOptions:
-        from dataframe_pipeline.ingest.csv import CsvOptions
+        from dataframe_pipeline.ingest.csv_reader import CsvOptions
 
         try:
             options = CsvOptions(**{"batch_rows": self.rows_per_batch, **(self.csv_options or {})})
@@ -113,7 +113,7 @@ class CsvIngestOperator(DataFrameStepOperator):
         dropped: dict[str, int],
     ) -> str | None:
         """Stream one file; returns why the whole file was quarantined, or None."""
-        from dataframe_pipeline.ingest.csv import EmptySourceError, SourceDecodeError, bad_rows_table, read_csv_batches
+        from dataframe_pipeline.ingest.csv_reader import EmptySourceError, SourceDecodeError, bad_rows_table, read_csv_batches
 
         source = str(file)
         rows_before = out.rows

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dataframe_pipeline.clean.types import TypeCoercion, TypeSpec, convert, parse_spec
+from dataframe_pipeline.clean.coercion import TypeCoercion, TypeSpec, convert, parse_spec
 from dataframe_pipeline.core.transform import NotFittedError
 from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
 

@@ -17,10 +17,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import dataframe_pipeline.ingest.csv as csv_module
+import dataframe_pipeline.ingest.csv_reader as csv_module
 from dataframe_pipeline.core.batch import REASON_COLUMN, RULE_COLUMN
 from dataframe_pipeline.exceptions import ConfigurationError, DataContractError, SourceNotFoundError
-from dataframe_pipeline.ingest.csv import (
+from dataframe_pipeline.ingest.csv_reader import (
     BLANK_LINE_RULE,
     MALFORMED_ROW_RULE,
     BadRow,
