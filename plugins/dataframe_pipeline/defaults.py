@@ -3,7 +3,7 @@
 Every DAG of the project takes these, so one environment variable changes them everywhere:
 
 ``PIPELINE_RETRIES`` (2), ``PIPELINE_RETRY_DELAY_SECONDS`` (30), ``PIPELINE_MAX_RETRY_DELAY_SECONDS`` (600),
-``PIPELINE_DEADLINE_MINUTES`` (60), ``PIPELINE_TASK_TIMEOUT_MINUTES`` (60), ``PIPELINE_POOL`` (dataframe_steps).
+``PIPELINE_DEADLINE_MINUTES`` (30), ``PIPELINE_TASK_TIMEOUT_MINUTES`` (60), ``PIPELINE_POOL`` (dataframe_steps).
 """
 
 from __future__ import annotations
@@ -38,9 +38,16 @@ def default_args(**overrides: Any) -> dict[str, Any]:
 
 
 def run_deadline(minutes: int | None = None) -> DeadlineAlert:
-    """Alert when a run has not finished ``minutes`` after it was queued (Airflow 3's SLA)."""
+    """Alert when a run takes ``minutes`` longer than the average of its last successful runs.
+
+    The deadline is set when the run is created: now + average runtime of the last 10 successful
+    runs + ``minutes`` (none until 3 runs have succeeded). Why not ``DAGRUN_QUEUED_AT``: in Airflow
+    3.3.2, clearing a run whose DAG has a queued-at deadline fails (``clear_task_instances`` reads
+    the stored interval as seconds, but it is stored serialised), which would break "Clear" in the
+    UI and re-runs over REST. ``DAGRUN_LOGICAL_DATE`` would fire at once for every backfill run.
+    """
     return DeadlineAlert(
-        reference=DeadlineReference.DAGRUN_QUEUED_AT,
-        interval=timedelta(minutes=minutes or _env_int("PIPELINE_DEADLINE_MINUTES", 60)),
+        reference=DeadlineReference.AVERAGE_RUNTIME(max_runs=10, min_runs=3),
+        interval=timedelta(minutes=minutes or _env_int("PIPELINE_DEADLINE_MINUTES", 30)),
         callback=AsyncCallback(PipelineAlertNotifier, kwargs={"title": "deadline missed"}),
     )

@@ -1,0 +1,191 @@
+"""A real Airflow, started from the venv in a temporary AIRFLOW_HOME, runs orders_pipeline end to end.
+
+Everything goes through the v2 REST API with a JWT from /auth/token: trigger, wait, logs, XCom,
+clear-and-rerun, backfill. Results are checked on disk against the source file's own line count.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.dataset as pads
+import pytest
+
+from dataframe_pipeline.core.dataset import DatasetReader
+from include.scripts.local_airflow import LocalAirflow
+
+pytestmark = pytest.mark.timeout(900)
+
+PROJECT = Path(__file__).resolve().parents[2]
+DAG_ID = "orders_pipeline"
+DAY = "2026-10-09"  # a day with malformed lines, duplicates, bad dates and bad emails
+STEPS = ["ingest", "clean", "enrich", "refine", "validate", "store"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def airflow(tmp_path_factory: pytest.TempPathFactory):
+    base = tmp_path_factory.mktemp("e2e")
+    af = LocalAirflow(home=base / "airflow", port=_free_port(), data_dir=base / "data")
+    t0 = time.monotonic()
+    try:
+        af.start(timeout=240)
+        print(f"Airflow healthy after {time.monotonic() - t0:.1f}s")
+        af.load_settings()
+        af.wait_for_dag(DAG_ID)
+        yield af
+    finally:
+        af.stop()
+
+
+@pytest.fixture(scope="module")
+def first_run(airflow: LocalAirflow) -> dict:
+    run_id = airflow.trigger(DAG_ID, f"{DAY}T00:00:00Z")
+    airflow.unpause(DAG_ID)
+    return airflow.wait_for_run(DAG_ID, run_id, timeout=600)
+
+
+def _results(af: LocalAirflow, run_id: str) -> dict[str, dict]:
+    return {step: af.xcom(DAG_ID, run_id, step) for step in STEPS}
+
+
+def _source_data_lines(day: str) -> int:
+    with open(PROJECT / "include" / "data" / "orders" / f"orders_{day}.csv", newline="") as fh:
+        return sum(1 for line in fh if line.strip()) - 1  # minus the header
+
+
+def _fs():
+    import fsspec
+
+    return fsspec.filesystem("file")
+
+
+def _local(uri: str) -> Path:
+    assert uri.startswith("file://"), uri
+    return Path(uri.removeprefix("file://"))
+
+
+def _curated(af: LocalAirflow, day: str) -> pd.DataFrame:
+    return (
+        pads.dataset(af.data_dir / "curated" / "orders", partitioning="hive")
+        .to_table(filter=pads.field("date") == day)
+        .to_pandas()
+    )
+
+
+def test_run_succeeds_with_every_task(airflow: LocalAirflow, first_run: dict) -> None:
+    states = {ti["task_id"]: ti["state"] for ti in airflow.task_instances(DAG_ID, first_run["dag_run_id"])}
+    assert first_run["state"] == "success", states
+    assert states == dict.fromkeys(STEPS, "success")
+
+
+def test_row_accounting_reconciles_with_the_source_file(airflow: LocalAirflow, first_run: dict) -> None:
+    results = _results(airflow, first_run["dag_run_id"])
+    ingest = results["ingest"]["accounting"]
+    assert ingest["rows_in"] == _source_data_lines(DAY)
+    assert ingest["rows_quarantined"] == 4  # the 4 malformed lines of that file
+    previous_out = None
+    for step in ("ingest", "clean", "enrich", "refine"):
+        acct = results[step]["accounting"]
+        assert acct["balanced"], (step, acct)
+        assert acct["rows_in"] == acct["rows_out"] + acct["rows_quarantined"] + acct["rows_dropped"]
+        if previous_out is not None:
+            assert acct["rows_in"] == previous_out, step
+        previous_out = acct["rows_out"]
+        # the quarantine on disk holds exactly the rows reported
+        q_path = _local(results[step]["quarantine"]["uri"])
+        assert DatasetReader(_fs(), str(q_path)).rows == acct["rows_quarantined"]
+    clean = results["clean"]["accounting"]
+    assert clean["dropped_by_rule"].get("exact_duplicate", 0) >= 1
+    assert clean["rows_quarantined"] >= 1
+    assert results["store"]["rows"] == results["refine"]["accounting"]["rows_out"]
+    curated = _curated(airflow, DAY)
+    assert len(curated) == results["store"]["rows"]
+    assert curated["order_id"].is_unique
+    assert set(curated["split"].astype(str)) == {"train", "test"}
+    # every source line is accounted for: in the curated data, in a quarantine, or dropped by a rule
+    dropped = sum(results[s]["accounting"]["rows_dropped"] for s in ("ingest", "clean", "enrich", "refine"))
+    quarantined = sum(results[s]["accounting"]["rows_quarantined"] for s in ("ingest", "clean", "enrich", "refine"))
+    assert _source_data_lines(DAY) == len(curated) + quarantined + dropped
+
+
+def test_quarantine_says_where_rows_came_from(airflow: LocalAirflow, first_run: dict) -> None:
+    results = _results(airflow, first_run["dag_run_id"])
+    ingest_q = DatasetReader(_fs(), str(_local(results["ingest"]["quarantine"]["uri"]))).read_pandas()
+    sources = ingest_q["source"].tolist()
+    assert all(s.endswith((":12", ":36", ":230", ":297")) for s in sources), sources
+    clean_q = DatasetReader(_fs(), str(_local(results["clean"]["quarantine"]["uri"]))).read_pandas()
+    assert set(clean_q["step"]) == {"clean"}
+    assert clean_q["reason"].str.len().min() > 5
+    assert clean_q["source"].str.contains(f"orders_{DAY}.csv:").all()
+
+
+def test_task_log_over_rest_reports_row_counts(airflow: LocalAirflow, first_run: dict) -> None:
+    run_id = first_run["dag_run_id"]
+    acct = airflow.xcom(DAG_ID, run_id, "clean")["accounting"]
+    log = airflow.task_log(DAG_ID, run_id, "clean", 1)
+    assert "row accounting [clean]" in log
+    assert f"rows in={acct['rows_in']} out={acct['rows_out']} quarantined={acct['rows_quarantined']}" in log
+
+
+def test_validation_report_is_stored(airflow: LocalAirflow, first_run: dict) -> None:
+    result = airflow.xcom(DAG_ID, first_run["dag_run_id"], "validate")
+    report = json.loads(_local(result["report_uri"]).read_text())
+    assert report["success"] is True
+    assert report["dataset"]["rows"] == airflow.xcom(DAG_ID, first_run["dag_run_id"], "refine")["dataset"]["rows"]
+
+
+def test_clearing_and_rerunning_the_partition_gives_identical_output(airflow: LocalAirflow, first_run: dict) -> None:
+    run_id = first_run["dag_run_id"]
+    before = _results(airflow, run_id)
+    curated_before = _curated(airflow, DAY).sort_values("order_id").reset_index(drop=True)
+    airflow.clear(DAG_ID, run_id)
+    rerun = airflow.wait_for_run(DAG_ID, run_id, timeout=600)
+    assert rerun["state"] == "success"
+    after = _results(airflow, run_id)
+    for step in ("ingest", "clean", "enrich", "refine"):
+        assert after[step]["dataset"]["fingerprint"] == before[step]["dataset"]["fingerprint"], step
+        assert after[step]["accounting"] == before[step]["accounting"], step
+    assert after["store"]["fingerprint"] == before["store"]["fingerprint"]
+    curated_after = _curated(airflow, DAY).sort_values("order_id").reset_index(drop=True)
+    assert curated_after["order_id"].is_unique
+    pd.testing.assert_frame_equal(curated_after, curated_before)
+    # the superseded attempt's files are gone: one attempt directory per dataset
+    out_dir = _local(after["clean"]["dataset"]["uri"])
+    assert len([p for p in out_dir.iterdir() if p.name.startswith("attempt=")]) == 1
+
+
+def test_backfill_over_rest(airflow: LocalAirflow, first_run: dict) -> None:
+    backfill = airflow.api(
+        "POST",
+        "/backfills",
+        {
+            "dag_id": DAG_ID,
+            "from_date": "2026-10-01T00:00:00Z",
+            "to_date": "2026-10-02T00:00:00Z",
+            "max_active_runs": 2,
+            "reprocess_behavior": "none",
+        },
+    )
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        runs = airflow.api("GET", f"/dags/{DAG_ID}/dagRuns?run_type=backfill")["dag_runs"]
+        if len(runs) == 2 and all(r["state"] in ("success", "failed") for r in runs):
+            break
+        time.sleep(3)
+    assert backfill["dag_id"] == DAG_ID
+    assert sorted((r["logical_date"][:10], r["state"]) for r in runs) == [
+        ("2026-10-01", "success"),
+        ("2026-10-02", "success"),
+    ]
+    for day in ("2026-10-01", "2026-10-02"):
+        assert len(_curated(airflow, day)) > 200
