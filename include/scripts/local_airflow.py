@@ -325,7 +325,12 @@ class LocalAirflow:
         body = self.api("GET", f"/dags/{dag_id}/dagRuns/{quoted}/taskInstances/{task_id}/logs/{try_number}")
         lines = []
         for entry in body.get("content", []):
-            lines.append(entry.get("event", "") if isinstance(entry, dict) else str(entry))
+            if not isinstance(entry, dict):
+                lines.append(str(entry))
+                continue
+            lines.append(str(entry.get("event", "")))
+            for err in entry.get("error_detail") or []:
+                lines.append(f"{err.get('exc_type')}: {err.get('exc_value')}")
         return "\n".join(lines)
 
 
@@ -334,25 +339,41 @@ DEMO_DAG = "orders_pipeline"
 DEMO_DATE = "2026-10-28T00:00:00Z"
 
 
+def _describe_accounting(acct: dict) -> str:
+    text = (
+        f"in={acct['rows_in']:>6} out={acct['rows_out']:>6} quarantined={acct['rows_quarantined']:>4}"
+        f" dropped={acct['rows_dropped']:>4}"
+    )
+    reasons = {**acct.get("dropped_by_rule", {}), **acct.get("quarantined_by_rule", {})}
+    return text + (" (" + ", ".join(f"{k}={v}" for k, v in reasons.items()) + ")" if reasons else "")
+
+
+def _task_lines(af: LocalAirflow, dag_id: str, run_id: str, ti: dict) -> list[str]:
+    """One line for a task, plus where its outputs are, or the error it failed with."""
+    lines = [f"  {ti['task_id']:<10} {ti['state'] or '-':<15}"]
+    if ti["state"] == "success":
+        value = af.xcom(dag_id, run_id, ti["task_id"])
+        value = value if isinstance(value, dict) else {}
+        if value.get("accounting"):
+            lines[0] += _describe_accounting(value["accounting"])
+        if (value.get("quarantine") or {}).get("rows"):
+            lines.append(f"{'':<28}quarantine: {value['quarantine']['uri']}")
+        for key in ("curated_uri", "report_uri"):
+            if value.get(key):
+                lines.append(f"{'':<28}{key.replace('_', ' ')}: {value[key]}")
+    elif ti["state"] == "failed":
+        log = af.task_log(dag_id, run_id, ti["task_id"], max(ti.get("try_number") or 1, 1))
+        errors = [line for line in log.splitlines() if "Error" in line or "Exception:" in line]
+        lines.append(f"{'':<28}{(errors or ['see the task log'])[-1][:300]}")
+    return lines
+
+
 def _print_summary(af: LocalAirflow, dag_id: str, run: dict) -> None:
     run_id = run["dag_run_id"]
     print(f"\n{dag_id} run {run_id}: {run['state'].upper()}")
-    tis = sorted(af.task_instances(dag_id, run_id), key=lambda t: t.get("start_date") or "")
+    tis = sorted(af.task_instances(dag_id, run_id), key=lambda t: t.get("start_date") or "~")
     for ti in tis:
-        line = f"  {ti['task_id']:<10} {ti['state'] or '-':<15}"
-        if ti["state"] == "success":
-            value = af.xcom(dag_id, run_id, ti["task_id"])
-            acct = (value or {}).get("accounting") if isinstance(value, dict) else None
-            if acct:
-                rules = ", ".join(f"{k}={v}" for k, v in acct["dropped_by_rule"].items()) or "-"
-                line += (
-                    f"in={acct['rows_in']:>6} out={acct['rows_out']:>6} quarantined={acct['rows_quarantined']:>4}"
-                    f" dropped={acct['rows_dropped']:>4} ({rules})"
-                )
-            for key in ("curated_uri", "report_uri"):
-                if isinstance(value, dict) and value.get(key):
-                    line += f"\n{'':<28}{key.replace('_', ' ')}: {value[key]}"
-        print(line)
+        print("\n".join(_task_lines(af, dag_id, run_id, ti)))
     print(f"\nAirflow UI:  {af.base_url}  (user {af.username!r}, password {af.password!r})")
     print(f"Task logs:   {af.base_url}/dags/{dag_id}/runs/{urllib.parse.quote(run_id)}")
     print("Stop it with `make stop`.")

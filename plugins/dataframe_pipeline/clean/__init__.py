@@ -6,5 +6,10 @@ from dataframe_pipeline._lazy import lazy_exports
 
 __getattr__, __all__ = lazy_exports(
     __name__,
-    {"ExactDuplicates": "duplicates", "IQROutliers": "outliers", "MissingValues": "missing", "TypeCoercion": "coercion"},
+    {
+        "ExactDuplicates": "duplicates",
+        "IQROutliers": "outliers",
+        "MissingValues": "missing",
+        "TypeCoercion": "coercion",
+    },
 )

@@ -104,6 +104,8 @@ class RowAccounting:
     rows_out: int
     rows_quarantined: int
     dropped_by_rule: Mapping[str, int] = field(default_factory=dict)
+    #: breakdown of ``rows_quarantined`` per rule (informative; may be empty)
+    quarantined_by_rule: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def rows_dropped(self) -> int:
@@ -120,12 +122,18 @@ class RowAccounting:
             "rows_quarantined": self.rows_quarantined,
             "rows_dropped": self.rows_dropped,
             "dropped_by_rule": dict(sorted(self.dropped_by_rule.items())),
+            "quarantined_by_rule": dict(sorted(self.quarantined_by_rule.items())),
             "balanced": self.balanced,
         }
 
     def summary(self) -> str:
-        rules = ", ".join(f"{k}={v}" for k, v in sorted(self.dropped_by_rule.items())) or "none"
-        return (
+        dropped = ", ".join(f"{k}={v}" for k, v in sorted(self.dropped_by_rule.items())) or "none"
+        text = (
             f"rows in={self.rows_in} out={self.rows_out} quarantined={self.rows_quarantined} "
-            f"dropped={self.rows_dropped} (by rule: {rules})"
+            f"dropped={self.rows_dropped} (by rule: {dropped})"
         )
+        if self.quarantined_by_rule:
+            text += " quarantined by rule: " + ", ".join(
+                f"{k}={v}" for k, v in sorted(self.quarantined_by_rule.items())
+            )
+        return text

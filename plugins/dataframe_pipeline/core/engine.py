@@ -12,7 +12,7 @@ import logging
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from dataframe_pipeline.core.batch import BatchResult, RowAccounting
+from dataframe_pipeline.core.batch import RULE_COLUMN, BatchResult, RowAccounting
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -64,12 +64,15 @@ def run_chain(
         fit_chain(transformers, batches)
     rows_in = rows_out = rows_rejected = 0
     dropped: Counter[str] = Counter()
+    quarantined: Counter[str] = Counter()
     for batch in batches():
         result = apply_chain(transformers, batch)
         rows_in += len(batch)
         rows_out += len(result.data)
         rows_rejected += result.n_rejected
         dropped += result.dropped
+        if result.n_rejected:
+            quarantined.update(result.rejected[RULE_COLUMN].astype(str).tolist())
         write_output(result.data)
         write_rejected(result.rejected)
-    return RowAccounting(rows_in, rows_out, rows_rejected, dict(dropped))
+    return RowAccounting(rows_in, rows_out, rows_rejected, dict(dropped), dict(quarantined))

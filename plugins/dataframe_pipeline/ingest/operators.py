@@ -82,6 +82,7 @@ class CsvIngestOperator(DataFrameStepOperator):
 
     def run_step(self, context: Context) -> dict[str, Any]:
         from dataframe_pipeline.core.batch import RowAccounting
+        from dataframe_pipeline.ingest.csv_reader import MALFORMED_ROW_RULE
 
         options = self.options()
         files = self.source_files()
@@ -97,7 +98,8 @@ class CsvIngestOperator(DataFrameStepOperator):
                 out.write(self._empty_table(options))
             output_ref = out.commit({"step": self.step, "files": [str(f) for f in files]})
             quarantine_ref = quarantine.commit()
-        accounting = RowAccounting(totals["rows_in"], totals["rows_out"], totals["quarantined"], dropped)
+        by_rule = {MALFORMED_ROW_RULE: totals["quarantined"]} if totals["quarantined"] else {}
+        accounting = RowAccounting(totals["rows_in"], totals["rows_out"], totals["quarantined"], dropped, by_rule)
         for item in unreadable:
             self.log.warning("quarantined whole file %s: %s", item["file"], item["reason"])
         return self.report(accounting, output_ref, quarantine_ref, files=len(files), files_quarantined=unreadable)
@@ -113,7 +115,12 @@ class CsvIngestOperator(DataFrameStepOperator):
         dropped: dict[str, int],
     ) -> str | None:
         """Stream one file; returns why the whole file was quarantined, or None."""
-        from dataframe_pipeline.ingest.csv_reader import EmptySourceError, SourceDecodeError, bad_rows_table, read_csv_batches
+        from dataframe_pipeline.ingest.csv_reader import (
+            EmptySourceError,
+            SourceDecodeError,
+            bad_rows_table,
+            read_csv_batches,
+        )
 
         source = str(file)
         rows_before = out.rows

@@ -64,7 +64,7 @@ def test_chain_fits_each_stateful_step_on_the_output_of_the_previous_ones(size: 
     result = pd.concat(out)
     assert result["x"].tolist() == [-10.0, 0.0, 10.0]  # mean of 10, 20, 30
     assert list(result.index) == [1, 2, 4]  # input positions are kept
-    assert acct == RowAccounting(6, 3, 1, {"negative": 2})
+    assert acct == RowAccounting(6, 3, 1, {"negative": 2}, {"big": 1})
     assert acct.balanced
     quarantined = pd.concat([r for r in rejected if len(r)])
     assert quarantined.index.tolist() == [3]
@@ -118,3 +118,9 @@ def test_partition_key() -> None:
     tz = timezone(timedelta(hours=2))
     assert partition_key(datetime(2026, 10, 9, 2, 0, tzinfo=tz), "x") == "logical_date=2026-10-09T00-00-00Z"
     assert partition_key(None, "manual__2026-11-23T01:16:31+00:00") == "run_id=manual__2026-11-23T01_16_31_00_00"
+
+
+def test_summary_lists_quarantine_rules() -> None:
+    acct = RowAccounting(5, 3, 2, {}, {"type_coercion": 1, "iqr_outlier": 1})
+    assert acct.summary().endswith("quarantined by rule: iqr_outlier=1, type_coercion=1")
+    assert acct.as_dict()["quarantined_by_rule"] == {"iqr_outlier": 1, "type_coercion": 1}
