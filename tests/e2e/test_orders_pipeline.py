@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pandas as pd
@@ -189,3 +191,71 @@ def test_backfill_over_rest(airflow: LocalAirflow, first_run: dict) -> None:
     ]
     for day in ("2026-10-01", "2026-10-02"):
         assert len(_curated(airflow, day)) > 200
+
+
+class _AlertReceiver(BaseHTTPRequestHandler):
+    received: list[dict] = []
+
+    def do_POST(self) -> None:
+        type(self).received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_failing_validation_blocks_publishing_keeps_the_last_good_version_and_alerts_once(
+    airflow: LocalAirflow, first_run: dict, tmp_path: Path
+) -> None:
+    day = "2026-10-03"
+    run_id = airflow.trigger(DAG_ID, f"{day}T00:00:00Z")
+    assert airflow.wait_for_run(DAG_ID, run_id)["state"] == "success"
+    good = _curated(airflow, day).sort_values("order_id").reset_index(drop=True)
+
+    # the same day again, from a landing folder where every order came through a channel the suite rejects
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    source = (PROJECT / "include" / "data" / "orders" / f"orders_{day}.csv").read_text().splitlines()
+    header = source[0].split(",")
+    channel = header.index("channel")
+    rows = [line.split(",") for line in source[1:]]
+    for row in rows:
+        if len(row) == len(header):
+            row[channel] = "fax"
+    (landing / f"orders_{day}.csv").write_text("\n".join([source[0], *(",".join(r) for r in rows)]) + "\n")
+
+    _AlertReceiver.received = []
+    server = HTTPServer(("127.0.0.1", 0), _AlertReceiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    alerts_conn = {
+        "connection_id": "pipeline_alerts",
+        "conn_type": "http",
+        "host": "127.0.0.1",
+        "port": server.server_port,
+        "schema": "http",
+        "extra": json.dumps({"endpoint": "/alerts"}),
+    }
+    try:
+        airflow.api("PATCH", "/connections/pipeline_alerts", alerts_conn)
+        airflow.api("PATCH", "/variables/orders_landing_uri", {"key": "orders_landing_uri", "value": str(landing)})
+        airflow.clear(DAG_ID, run_id)
+        assert airflow.wait_for_run(DAG_ID, run_id)["state"] == "failed"
+        states = {ti["task_id"]: ti["state"] for ti in airflow.task_instances(DAG_ID, run_id)}
+        assert states["validate"] == "failed"
+        assert states["store"] == "upstream_failed"
+        # the data is wrong, not the weather: no retry
+        assert next(t for t in airflow.task_instances(DAG_ID, run_id) if t["task_id"] == "validate")["try_number"] == 2
+        log = airflow.task_log(DAG_ID, run_id, "validate", 2)
+        assert "ValidationFailedError" in log and "expect_column_values_to_be_in_set" in log
+        deadline = time.monotonic() + 30
+        while not _AlertReceiver.received and time.monotonic() < deadline:
+            time.sleep(0.5)
+        time.sleep(2)  # a second alert would arrive by now
+    finally:
+        server.shutdown()
+        airflow.load_settings()  # restore the variable and the connection from airflow_settings.yaml
+    assert [(a["task_id"], a["title"]) for a in _AlertReceiver.received] == [("validate", "task failed")]
+    assert "ValidationFailedError" in _AlertReceiver.received[0]["text"]
+    # the last good version of the partition is still the published one
+    pd.testing.assert_frame_equal(_curated(airflow, day).sort_values("order_id").reset_index(drop=True), good)

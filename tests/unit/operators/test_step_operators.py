@@ -1,0 +1,169 @@
+"""The step operators' execute(), called directly with a minimal context (no scheduler, no database)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from types import SimpleNamespace
+
+import fsspec
+import pytest
+from airflow.sdk.exceptions import AirflowFailException
+
+from dataframe_pipeline.clean.operators import CleanOperator
+from dataframe_pipeline.core.dataset import DatasetReader
+from dataframe_pipeline.enrich.operators import EnrichOperator
+from dataframe_pipeline.exceptions import ConfigurationError, SourceNotFoundError
+from dataframe_pipeline.ingest.operators import CsvIngestOperator
+from dataframe_pipeline.store.operators import ParquetStoreOperator
+from dataframe_pipeline.validate.operators import ValidateOperator
+
+PROJECT = Path(__file__).resolve().parents[3]
+
+
+def context(try_number: int = 1) -> dict:
+    return {
+        "dag_run": SimpleNamespace(logical_date=datetime(2026, 10, 9, tzinfo=UTC), run_id="scheduled__x"),
+        "ti": SimpleNamespace(try_number=try_number),
+        "run_id": "scheduled__x",
+    }
+
+
+def read(result: dict, key: str = "dataset"):
+    return DatasetReader(fsspec.filesystem("file"), result[key]["uri"].removeprefix("file://")).read_pandas()
+
+
+@pytest.fixture
+def csv_file(tmp_path: Path) -> Path:
+    path = tmp_path / "in.csv"
+    path.write_text("id,amount,when\n1,10.5,2026-10-09\n2,abc,2026-10-09\n1,10.5,2026-10-09\n3,7,x,y\n4,,2026-10-09\n")
+    return path
+
+
+def ingest(tmp_path: Path, source: str, **kwargs) -> dict:
+    op = CsvIngestOperator(task_id="ingest", source=source, storage_root=(tmp_path / "lake").as_uri(), **kwargs)
+    return op.execute(context())
+
+
+def test_ingest_then_clean_reconciles_and_keeps_origin(tmp_path: Path, csv_file: Path) -> None:
+    ing = ingest(tmp_path, str(csv_file))
+    assert ing["accounting"] == {
+        "rows_in": 5, "rows_out": 4, "rows_quarantined": 1, "rows_dropped": 0,
+        "dropped_by_rule": {}, "quarantined_by_rule": {"csv_malformed_row": 1}, "balanced": True,
+    }  # fmt: skip
+    assert "/orders" not in ing["dataset"]["uri"]
+    assert "/logical_date=2026-10-09T00-00-00Z/ingest/output" in ing["dataset"]["uri"]
+    assert read(ing, "quarantine")["source"].tolist() == [f"{csv_file.as_uri()}:5"]
+
+    clean = CleanOperator(
+        task_id="clean",
+        input_dataset=ing,
+        storage_root=(tmp_path / "lake").as_uri(),
+        transforms=[
+            {"exact_duplicates": {}},
+            {"coerce_types": {"types": {"id": "int", "amount": "float", "when": "datetime"}}},
+            {"missing_values": {"strategies": {"amount": "mean"}}},
+        ],
+    ).execute(context())
+    acct = clean["accounting"]
+    assert (acct["rows_in"], acct["rows_out"], acct["rows_quarantined"]) == (4, 2, 1)
+    assert acct["dropped_by_rule"] == {"exact_duplicate": 1}
+    out = read(clean)
+    assert out["amount"].tolist() == [10.5, 10.5]  # the missing amount got the mean of the valid ones
+    q = read(clean, "quarantine")
+    assert q["source"].tolist() == [f"{csv_file.as_uri()}:3"]
+    assert "cannot parse 'abc'" in q["reason"][0]
+
+
+def test_retry_of_the_same_partition_replaces_the_output(tmp_path: Path, csv_file: Path) -> None:
+    first = ingest(tmp_path, str(csv_file))
+    op = CsvIngestOperator(task_id="ingest", source=str(csv_file), storage_root=(tmp_path / "lake").as_uri())
+    second = op.execute(context(try_number=2))
+    assert second["dataset"]["uri"] == first["dataset"]["uri"]
+    assert second["dataset"]["fingerprint"] == first["dataset"]["fingerprint"]
+    attempts = [p.name for p in Path(second["dataset"]["uri"].removeprefix("file://")).iterdir()]
+    assert len([a for a in attempts if a.startswith("attempt=try2-")]) == 1
+    assert not [a for a in attempts if a.startswith("attempt=try1-")]
+
+
+@pytest.mark.parametrize(
+    ("transforms", "message"),
+    [
+        ([{"iqr_outlyers": {}}], "transforms[0]='iqr_outlyers': unknown transform"),
+        ([{"exact_duplicates": {}, "coerce_types": {}}], "transforms[0]="),
+        ([], "transforms=[]: must be a non-empty list"),
+        ([{"missing_values": {"strategies": {"nope": "mean"}}}], "nope"),
+        ([{"missing_values": {"strategy": {}}}], "unexpected keyword argument 'strategy'"),
+    ],
+)
+def test_bad_configuration_fails_without_retry_and_names_the_field(
+    tmp_path: Path, csv_file: Path, transforms: list, message: str
+) -> None:
+    ing = ingest(tmp_path, str(csv_file))
+    op = CleanOperator(task_id="clean", input_dataset=ing, storage_root=tmp_path.as_uri(), transforms=transforms)
+    with pytest.raises(AirflowFailException, match="ConfigurationError") as err:
+        op.execute(context())
+    assert message in str(err.value)
+    assert not (tmp_path / "dag").exists()
+
+
+def test_missing_source_is_retryable(tmp_path: Path) -> None:
+    with pytest.raises(SourceNotFoundError, match="no file"):
+        ingest(tmp_path, str(tmp_path / "nope.csv"))
+
+
+def test_empty_file_is_quarantined_whole(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    result = ingest(tmp_path, str(empty), csv_options={"columns": ["a", "b"]})
+    assert result["dataset"]["rows"] == 0
+    assert list(result["dataset"]["columns"]) == ["a", "b", "_source_file", "_source_line"]
+    assert result["files_quarantined"][0]["file"].endswith("empty.csv")
+    assert read(result, "quarantine")["rule"].tolist() == ["empty_file"]
+
+
+def test_enrich_rejects_a_column_that_does_not_exist_before_reading(tmp_path: Path, csv_file: Path) -> None:
+    ing = ingest(tmp_path, str(csv_file))
+    op = EnrichOperator(
+        task_id="enrich", input_dataset=ing, storage_root=tmp_path.as_uri(),
+        transforms=[{"standard_scale": {"columns": ["amout"]}}],
+    )  # fmt: skip
+    with pytest.raises(AirflowFailException, match="amout"):
+        op.execute(context())
+
+
+def test_validate_failure_blocks_and_store_replaces_its_partition(tmp_path: Path) -> None:
+    suite = tmp_path / "suite.json"
+    suite.write_text(
+        '{"name": "t", "expectations": [{"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "id"}}]}'
+    )
+    good, bad = tmp_path / "good.csv", tmp_path / "bad.csv"
+    good.write_text("id,split\n1,train\n2,test\n")
+    bad.write_text("id,split\n,train\n")
+    lake, curated = (tmp_path / "lake").as_uri(), (tmp_path / "curated").as_uri()
+
+    validated = ValidateOperator(
+        task_id="validate", input_dataset=ingest(tmp_path, str(good)), suite=str(suite), storage_root=lake
+    ).execute(context())
+    assert validated["success"] is True
+    store = ParquetStoreOperator(
+        task_id="store", input_dataset=validated, dataset_name="t", partition_date="2026-10-09",
+        subpartition_by="split", curated_root=curated, storage_root=lake,
+    )  # fmt: skip
+    stored = store.execute(context())
+    assert stored["curated_uri"] == f"{curated}/t/date=2026-10-09"
+    assert sorted(stored["files"]) == ["split=test/part-00000.parquet", "split=train/part-00000.parquet"]
+    assert store.execute(context(2))["fingerprint"] == stored["fingerprint"]  # re-run replaces, same bytes
+
+    with pytest.raises(AirflowFailException, match="ValidationFailedError: suite t FAILED"):
+        ValidateOperator(
+            task_id="validate", input_dataset=ingest(tmp_path, str(bad)), suite=str(suite), storage_root=lake
+        ).execute(context(3))
+    (report,) = (tmp_path / "lake").glob("*/logical_date=2026-10-09T00-00-00Z/validate/report.json")
+    assert '"success": false' in report.read_text()
+
+
+def test_suite_path_is_checked_first(tmp_path: Path) -> None:
+    op = ValidateOperator(task_id="validate", input_dataset="file:///x", suite="include/expectations/none.json")
+    with pytest.raises(ConfigurationError, match=r"suite='include/expectations/none\.json'"):
+        op.validate_config()
