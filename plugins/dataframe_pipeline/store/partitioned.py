@@ -39,6 +39,15 @@ def _is_local(fs: AbstractFileSystem) -> bool:
     return protocol in ("file", "local")
 
 
+def _move_tree(fs: AbstractFileSystem, src: str, dst: str) -> None:
+    """Move every file under ``src`` to the same relative key under ``dst`` (object stores have no directories)."""
+    src = src.rstrip("/")
+    for path in fs.find(src):
+        fs.mv(path, dst.rstrip("/") + path[len(src) :])
+    if fs.exists(src):
+        fs.rm(src, recursive=True)
+
+
 def _safe_value(column: str, value: object) -> str:
     text = "__HIVE_DEFAULT_PARTITION__" if value is None else str(value)
     if "/" in text or text in ("", ".", ".."):
@@ -161,7 +170,7 @@ class PartitionedParquetWriter:
         else:
             if exists:
                 self.fs.rm(self.final_path, recursive=True)
-            self.fs.mv(self.staging_path, self.final_path, recursive=True)
+            _move_tree(self.fs, self.staging_path, self.final_path)
         log.info("published partition %s", self.final_path)
 
     def abort(self) -> None:
