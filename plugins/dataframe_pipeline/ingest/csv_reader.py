@@ -172,6 +172,7 @@ class CsvBatch:
             rows_out=rows_out,
             rows_quarantined=len(self.bad_rows),
             dropped_by_rule=dropped,
+            quarantined_by_rule={MALFORMED_ROW_RULE: len(self.bad_rows)} if self.bad_rows else {},
         )
 
 

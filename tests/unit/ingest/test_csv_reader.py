@@ -160,6 +160,7 @@ def test_row_accounting_counts_blank_lines_as_dropped() -> None:
         "rows_quarantined": 1,
         "rows_dropped": 2,
         "dropped_by_rule": {BLANK_LINE_RULE: 2},
+        "quarantined_by_rule": {MALFORMED_ROW_RULE: 1},
         "balanced": True,
     }
 
