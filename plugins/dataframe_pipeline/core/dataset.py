@@ -217,6 +217,22 @@ class DatasetWriter:
         self._sink = None
         self._rows_in_file = 0
 
+    def begin_group(self) -> int:
+        """Start writes that can be undone as a whole (e.g. one source file); returns a mark.
+
+        The open part file is closed, so the group's rows land in part files of their own.
+        """
+        self._close_file()
+        return len(self._files)
+
+    def rollback_group(self, mark: int) -> int:
+        """Delete what was written since :meth:`begin_group` returned ``mark``; returns the rows removed."""
+        self._close_file()
+        removed, self._files = self._files[mark:], self._files[:mark]
+        for entry in removed:
+            self.fs.rm(f"{self.path}/{entry['path']}")
+        return sum(entry["rows"] for entry in removed)
+
     def commit(self, meta: dict[str, Any] | None = None) -> DatasetRef:
         """Close the open file, publish the manifest atomically and remove superseded attempts."""
         if self.schema is None:

@@ -120,3 +120,22 @@ def test_column_selection(fs, tmp_path) -> None:
         w.commit()
     out = DatasetReader(fs, str(tmp_path / "ds")).read_pandas(columns=["name"])
     assert list(out.columns) == ["name"]
+
+
+def test_a_group_of_writes_can_be_rolled_back_without_touching_the_rest(fs, tmp_path) -> None:
+    path = str(tmp_path / "ds")
+    with DatasetWriter(fs, path, max_rows_per_file=2) as w:
+        w.write(frame(0, 3))
+        mark = w.begin_group()
+        w.write(frame(3, 5))  # e.g. a file that turns out to be bad half-way
+        assert w.rows == 8
+        assert w.rollback_group(mark) == 5
+        assert w.rows == 3
+        w.begin_group()
+        w.write(frame(100, 1))
+        ref = w.commit()
+    assert ref.rows == 4
+    out = DatasetReader(fs, path).read_pandas()
+    assert out["id"].tolist() == [0, 1, 2, 100]
+    files = sorted(p.name for p in next((tmp_path / "ds").glob("attempt=*")).iterdir())
+    assert len(files) == 3  # 2 + 1 rows of the first write, then the last group
