@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from typing import Self
 
 ACTIONS = ("quarantine", "drop", "cap", "flag")
+SCALES = ("linear", "log")
 FLAG_SUFFIX = "_outlier"
 
 
@@ -43,15 +44,22 @@ class IQROutliers(BatchTransformer):
     :param columns: the numeric columns to check.
     :param factor: the fence distance, in interquartile ranges (Tukey: 1.5; "far out": 3).
     :param action: ``"quarantine"``, ``"drop"``, ``"cap"`` or ``"flag"``.
+    :param scale: ``"linear"``, or ``"log"`` for right-skewed positive quantities (prices, amounts,
+        durations): the fences are computed on the logarithm of the positive values and mapped back,
+        so ``bounds_`` are always in the column's own units; zero and negative values fall below
+        the lower bound.
     """
 
     stateful: ClassVar[bool] = True
     rule_name: ClassVar[str] = "iqr_outlier"
 
-    def __init__(self, columns: list[str], factor: float = 1.5, action: str = "quarantine") -> None:
+    def __init__(
+        self, columns: list[str], factor: float = 1.5, action: str = "quarantine", scale: str = "linear"
+    ) -> None:
         self.columns = columns
         self.factor = factor
         self.action = action
+        self.scale = scale
 
     def check_params(self, columns: Sequence[str] | None = None) -> None:
         """Raise ``ConfigurationError`` for bad ``columns``, ``factor`` or ``action``."""
@@ -65,6 +73,8 @@ class IQROutliers(BatchTransformer):
             raise ConfigurationError("factor", self.factor, "must be a finite number >= 0")
         if self.action not in ACTIONS:
             raise ConfigurationError("action", self.action, f"must be one of {list(ACTIONS)}")
+        if self.scale not in SCALES:
+            raise ConfigurationError("scale", self.scale, f"must be one of {list(SCALES)}")
 
     def get_feature_names_out(self, input_features: Sequence[str]) -> list[str]:
         """The input columns, plus ``<col>_outlier`` for each checked column when ``action="flag"``."""
@@ -99,11 +109,14 @@ class IQROutliers(BatchTransformer):
         bounds: dict[str, tuple[float, float]] = {}
         for column in self.columns:
             values = np.concatenate([np.empty(0, np.float64), *self._values[column]])
+            if self.scale == "log":
+                values = np.log(values[values > 0])
             if len(values):
                 # np.quantile's default (linear) is what Series.quantile calls on the non-null values.
                 q1, q3 = (float(q) for q in np.quantile(values, [0.25, 0.75]))
                 spread = self.factor * (q3 - q1)
-                bounds[column] = (q1 - spread, q3 + spread)
+                low, high = q1 - spread, q3 + spread
+                bounds[column] = (math.exp(low), math.exp(high)) if self.scale == "log" else (low, high)
         self.bounds_ = bounds
         # The collected values are not part of the fitted state (which is saved with the run).
         self._values = {c: [] for c in self.columns}
@@ -158,7 +171,8 @@ class IQROutliers(BatchTransformer):
     def _reason(self, batch: pd.DataFrame, column: str, position: int) -> str:
         low, high = self.bounds_[column]
         # 15 significant digits hide the rounding noise of q1 - factor * IQR (-0.19999999999999998).
-        return f"{column}={batch.at[position, column]} outside [{low:.15g}, {high:.15g}] ({self.factor} x IQR)"
+        of_log = " of log" if self.scale == "log" else ""
+        return f"{column}={batch.at[position, column]} outside [{low:.15g}, {high:.15g}] ({self.factor} x IQR{of_log})"
 
     def _drop(self, batch: pd.DataFrame) -> BatchResult:
         result = BatchResult(data=batch)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 
 import numpy as np
@@ -218,3 +219,23 @@ def test_check_params_rejects(params: dict, field: str, value: object) -> None:
 def test_check_params_accepts() -> None:
     for action in ("quarantine", "drop", "cap", "flag"):
         IQROutliers(["amount"], factor=3, action=action).check_params(["amount"])
+
+
+def test_log_scale_fences_for_right_skewed_amounts() -> None:
+    values = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 5000.0, 0.0, -3.0, None]
+    df = pd.DataFrame({"amount": values})
+    rule = IQROutliers(["amount"], factor=1.5, scale="log").fit(df)
+    logs = np.log(np.array([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 5000.0]))
+    q1, q3 = np.quantile(logs, [0.25, 0.75])
+    low, high = math.exp(q1 - 1.5 * (q3 - q1)), math.exp(q3 + 1.5 * (q3 - q1))
+    assert rule.bounds_["amount"] == pytest.approx((low, high), rel=1e-12)
+    result = rule.transform(df)
+    assert result.rejected.index.tolist() == [6, 7, 8]  # 5000, and the non-positive values
+    assert "(1.5 x IQR of log)" in result.rejected["_reason"].iloc[0]
+    # the same data on a linear scale flags only the big value
+    assert IQROutliers(["amount"], factor=1.5).fit(df).transform(df).rejected.index.tolist() == [6]
+
+
+def test_bad_scale_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match="scale='ln'"):
+        IQROutliers(["a"], scale="ln").check_params(["a"])
