@@ -28,6 +28,14 @@ def test_no_import_errors(dagbag: DagBag) -> None:
     assert len(dagbag.dags) >= len(DAG_FILES) >= 1
 
 
+def test_every_dag_serializes(dagbag: DagBag) -> None:
+    """What the dag-processor does before the scheduler sees a DAG (catches bad template fields)."""
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    for dag_id, dag in dagbag.dags.items():
+        assert DagSerialization.to_dict(dag)["dag"]["dag_id"] == dag_id
+
+
 def test_every_dag_has_operational_defaults(dagbag: DagBag) -> None:
     for dag_id, dag in dagbag.dags.items():
         assert dag.tags, dag_id

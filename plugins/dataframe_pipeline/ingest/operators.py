@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import ObjectStoragePath
+from airflow.sdk.exceptions import AirflowFailException
 
 from dataframe_pipeline.core import settings
 from dataframe_pipeline.core.operators import DataFrameStepOperator
-from dataframe_pipeline.exceptions import ConfigurationError, SourceNotFoundError
+from dataframe_pipeline.exceptions import ConfigurationError, DataContractError, SourceNotFoundError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -173,3 +174,94 @@ class CsvIngestOperator(DataFrameStepOperator):
         fields = [pa.field(c, types.get(c, pa.string())) for c in columns]
         fields += [pa.field("_source_file", pa.string()), pa.field("_source_line", pa.int64())]
         return pa.schema(fields).empty_table()
+
+
+class _SourceIngestOperator(DataFrameStepOperator):
+    """Shared run of the connectors that yield :class:`~dataframe_pipeline.ingest.base.SourceBatch`."""
+
+    step = "ingest"
+    ui_color = "#e0f0ff"
+
+    def write_source(self, context: Context, batches: Any, meta: dict[str, Any]) -> tuple[Any, Any, Any]:
+        from dataframe_pipeline.ingest.base import write_batches
+
+        with self.open_output(context) as out, self.open_quarantine(context) as quarantine:
+            accounting = write_batches(batches, out, quarantine)
+            if out.schema is None:
+                raise DataContractError(f"{meta.get('source')}: the source returned no batch at all")
+            return accounting, out.commit({"step": self.step, **meta}), quarantine.commit()
+
+
+class HttpIngestOperator(_SourceIngestOperator):
+    """Ingest the records of a paginated JSON API reached through an Airflow HTTP connection.
+
+    Authentication, headers and the rate limit come from the connection (see
+    :mod:`dataframe_pipeline.ingest.connections`); secrets never reach the logs. 429 and 5xx are
+    retried with backoff inside the task; other 4xx fail the task without retry.
+
+    :param http_conn_id: the HTTP connection.
+    :param endpoint: path under the connection's base URL. (templated)
+    :param query_params: query parameters of the first request. (templated)
+    :param pagination: ``{"type": "cursor" | "page_number" | "offset" | "link_header" | "next_url", ...}``
+    :param records_path: where the records are in the JSON body (``"data.items"``); None: the body.
+    :param flatten_sep: separator of flattened nested fields.
+    :param max_pages: stop after this many pages (reported).
+    """
+
+    template_fields: Sequence[str] = ("endpoint", "query_params", "storage_root")
+
+    def __init__(
+        self,
+        *,
+        http_conn_id: str,
+        endpoint: str = "",
+        query_params: dict[str, Any] | None = None,
+        pagination: dict[str, Any] | None = None,
+        records_path: str | None = None,
+        flatten_sep: str = ".",
+        max_pages: int = 1000,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.http_conn_id = http_conn_id
+        self.endpoint = endpoint
+        self.query_params = query_params
+        self.pagination = pagination
+        self.records_path = records_path
+        self.flatten_sep = flatten_sep
+        self.max_pages = max_pages
+
+    def validate_config(self) -> None:
+        super().validate_config()
+        from dataframe_pipeline.ingest.connections import pagination
+
+        pagination(self.pagination)
+
+    def run_step(self, context: Context) -> dict[str, Any]:
+        from airflow.sdk import BaseHook
+
+        from dataframe_pipeline.ingest.connections import http_source
+        from dataframe_pipeline.ingest.http_source import HttpReader, HttpSourceError
+
+        source = http_source(
+            BaseHook.get_connection(self.http_conn_id),
+            endpoint=self.endpoint,
+            params=self.query_params,
+            pagination=self.pagination,
+            records_path=self.records_path,
+            flatten_sep=self.flatten_sep,
+            max_pages=self.max_pages,
+            batch_rows=self.rows_per_batch,
+        )
+        reader = HttpReader(source)
+        try:
+            accounting, output, quarantine = self.write_source(context, reader.batches(), {"source": self.endpoint})
+        except HttpSourceError as err:
+            if not err.retryable:
+                raise AirflowFailException(str(err)) from err
+            raise
+        stats = reader.stats.as_dict()
+        self.log.info("read %s: %s", self.endpoint or "/", stats)
+        if stats.get("hit_max_pages"):
+            self.log.warning("stopped at max_pages=%d: the API has more pages", self.max_pages)
+        return self.report(accounting, output, quarantine, http=stats)
