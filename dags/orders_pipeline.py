@@ -29,7 +29,7 @@ from dataframe_pipeline.clean.operators import CleanOperator
 from dataframe_pipeline.config import load_pipeline_config
 from dataframe_pipeline.defaults import default_args, run_deadline
 from dataframe_pipeline.enrich.operators import EnrichOperator
-from dataframe_pipeline.ingest.operators import CsvIngestOperator
+from dataframe_pipeline.ingest.operators import FileIngestOperator
 from dataframe_pipeline.refine.operators import RefineOperator
 from dataframe_pipeline.store.operators import ParquetStoreOperator
 from dataframe_pipeline.validate.operators import ValidateOperator
@@ -58,7 +58,7 @@ CONFIG = load_pipeline_config("orders_pipeline")  # include/configs/orders_pipel
     },
 )
 def orders_pipeline():
-    ingest = CsvIngestOperator(
+    ingest = FileIngestOperator(
         task_id="ingest",
         source="{{ var.value.get('orders_landing_uri', 'include/data/orders') }}/orders_" + DAY + ".csv",
     )

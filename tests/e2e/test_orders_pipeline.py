@@ -7,6 +7,7 @@ clear-and-rerun, backfill. Results are checked on disk against the source file's
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import threading
 import time
@@ -214,8 +215,9 @@ def test_failing_validation_blocks_publishing_keeps_the_last_good_version_and_al
     good = _curated(airflow, day).sort_values("order_id").reset_index(drop=True)
 
     # the same day again, from a landing folder where every order came through a channel the suite rejects
-    landing = tmp_path / "landing"
-    landing.mkdir()
+    # inside the project: local sources are confined to the landing root (the project by default)
+    landing = PROJECT / "data" / "e2e" / tmp_path.name
+    landing.mkdir(parents=True)
     source = (PROJECT / "include" / "data" / "orders" / f"orders_{day}.csv").read_text().splitlines()
     header = source[0].split(",")
     channel = header.index("channel")
@@ -254,6 +256,7 @@ def test_failing_validation_blocks_publishing_keeps_the_last_good_version_and_al
         time.sleep(2)  # a second alert would arrive by now
     finally:
         server.shutdown()
+        shutil.rmtree(landing, ignore_errors=True)
         airflow.load_settings()  # restore the variable and the connection from airflow_settings.yaml
     assert [(a["task_id"], a["title"]) for a in _AlertReceiver.received] == [("validate", "task failed")]
     assert "ValidationFailedError" in _AlertReceiver.received[0]["text"]

@@ -12,7 +12,7 @@ import pytest
 
 from dataframe_pipeline.clean.operators import CleanOperator
 from dataframe_pipeline.core.dataset import DatasetReader, DatasetWriter
-from dataframe_pipeline.ingest.operators import CsvIngestOperator
+from dataframe_pipeline.ingest.operators import FileIngestOperator
 from dataframe_pipeline.store.operators import ParquetStoreOperator
 
 BUCKET = "lake"
@@ -83,7 +83,7 @@ def _context() -> dict:
 def test_operators_read_and_write_s3(s3) -> None:
     s3.put_object(Bucket=BUCKET, Key="landing/orders.csv", Body=b"id,amount\n1,2.5\n2,x\n3\n")
     root = f"s3://lake_s3@{BUCKET}/work"
-    ingested = CsvIngestOperator(
+    ingested = FileIngestOperator(
         task_id="ingest", source=f"s3://lake_s3@{BUCKET}/landing/orders.csv", storage_root=root
     ).execute(_context())
     assert ingested["accounting"]["rows_in"] == 3

@@ -19,144 +19,172 @@ if TYPE_CHECKING:
 
     from dataframe_pipeline.core.dataset import DatasetWriter
     from dataframe_pipeline.core.quarantine import QuarantineWriter
-    from dataframe_pipeline.ingest.csv_reader import CsvOptions
 
 
-def resolve_source(source: str) -> ObjectStoragePath:
-    """A URI (``file://``, ``s3://conn@bucket/key``) or a path; relative paths are under the project."""
-    if "://" in source:
-        return ObjectStoragePath(source)
-    path = Path(source)
-    return ObjectStoragePath((path if path.is_absolute() else settings.PROJECT_DIR / path).as_uri())
+def landing_root() -> Path:
+    """Local sources are confined to this folder (``DATAFRAME_PIPELINE_LANDING_ROOT``, default: the project)."""
+    import os
+
+    return Path(os.environ.get("DATAFRAME_PIPELINE_LANDING_ROOT") or settings.PROJECT_DIR).resolve()
 
 
-class CsvIngestOperator(DataFrameStepOperator):
-    """Ingest one CSV file, or every file matching a glob, into a dataset.
+def list_source_files(source: str, root: Path | None = None) -> list[ObjectStoragePath]:
+    """The files a source names: a local path or glob (confined to the landing root), an
+    ``s3://conn@bucket/key`` path or glob, or an ``http(s)://`` URL."""
+    from dataframe_pipeline.ingest.locations import confine, is_glob
 
-    Every column is read as text unless ``csv_options["column_types"]`` says otherwise (typing is the
-    clean step's job, where unparseable values are quarantined with their reason). Each row keeps
-    its origin in ``_source_file`` and ``_source_line``. Malformed lines go to quarantine with file,
-    line and reason; a file that is empty or does not decode is quarantined whole and reported.
-    A missing source raises ``SourceNotFoundError`` and is retried (files can arrive late).
+    if source.startswith(("http://", "https://")):
+        return [ObjectStoragePath(source)]
+    if "://" in source and not source.startswith("file://"):
+        path = ObjectStoragePath(source)
+        if not is_glob(source):
+            return [path] if path.is_file() else []
+        protocol = path.protocol if isinstance(path.protocol, str) else path.protocol[0]
+        return [ObjectStoragePath(f"{protocol}://{p}", conn_id=path.conn_id) for p in sorted(path.fs.glob(path.path))]
+    local = source.removeprefix("file://")
+    return [ObjectStoragePath(p.absolute().as_uri()) for p in confine(root or landing_root(), local)]
 
-    :param source: file path, glob or URI; relative paths are under the project directory. (templated)
-    :param csv_options: :class:`~dataframe_pipeline.ingest.csv_reader.CsvOptions` fields
-        (delimiter, quotechar, encoding, header, columns, column_types, null_values). (templated)
+
+#: errors that condemn a whole file (it goes to quarantine whole; the other files go on)
+WHOLE_FILE_ERRORS = ("EmptySourceError", "SourceDecodeError", "MalformedSourceError", "UnsafeArchiveMemberError")
+
+
+class FileIngestOperator(DataFrameStepOperator):
+    """Ingest files: CSV/TSV, JSON, JSON Lines, XML, HTML tables, Parquet, plain or compressed.
+
+    Text columns stay text unless ``file_format["column_types"]`` says otherwise (typing is the clean
+    step's job, where unparseable values are quarantined with their reason). Rows keep their origin
+    in ``_source_file`` and ``_source_line``. Malformed records go to quarantine with file, line and
+    reason. A file that is empty, does not decode or is malformed as a whole (broken XML/JSON,
+    corrupt archive) is quarantined whole: nothing of it is kept, the other files go on. A missing
+    source raises ``SourceNotFoundError`` and is retried (files can arrive late).
+
+    :param source: a path or glob under the landing root, ``s3://conn@bucket/key`` (glob allowed) or
+        an ``http(s)://`` URL. (templated)
+    :param file_format: :class:`~dataframe_pipeline.ingest.formats.FileFormat` fields
+        (kind, compression, encoding, delimiter, columns, column_types, records_path, ...). (templated)
+    :param incremental: ingest only files not ingested by an earlier partition (a manifest of path,
+        size and sha256 per file); a re-run of the same partition re-reads the same files.
     """
 
-    template_fields: Sequence[str] = ("source", "csv_options", "storage_root")
+    template_fields: Sequence[str] = ("source", "file_format", "storage_root")
     step = "ingest"
     ui_color = "#e0f0ff"
 
-    def __init__(self, *, source: str, csv_options: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *, source: str, file_format: dict[str, Any] | None = None, incremental: bool = False, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.source = source
-        self.csv_options = csv_options
+        self.file_format = file_format
+        self.incremental = incremental
 
-    def options(self) -> CsvOptions:
-        from dataframe_pipeline.ingest.csv_reader import CsvOptions
+    def fmt(self) -> Any:
+        from dataframe_pipeline.ingest.formats import FileFormat
 
         try:
-            options = CsvOptions(**{"batch_rows": self.rows_per_batch, **(self.csv_options or {})})
+            fmt = FileFormat(**{"batch_rows": self.rows_per_batch, **(self.file_format or {})})
         except TypeError as err:
-            raise ConfigurationError("csv_options", self.csv_options, str(err)) from err
-        options.validate()
-        return options
+            raise ConfigurationError("file_format", self.file_format, str(err)) from err
+        fmt.validate()
+        return fmt
 
     def validate_config(self) -> None:
         super().validate_config()
         if not self.source or not isinstance(self.source, str):
             raise ConfigurationError("source", self.source, "must be a file path, glob or URI")
-        self.options()
+        self.fmt()
 
-    def source_files(self) -> list[ObjectStoragePath]:
-        path = resolve_source(self.source)
-        if any(ch in self.source for ch in "*?["):
-            files = sorted(
-                ObjectStoragePath(f"{path.protocol}://{p}", conn_id=path.conn_id) for p in path.fs.glob(path.path)
-            )
-        else:
-            files = [path] if path.is_file() else []
-        if not files:
-            raise SourceNotFoundError(f"source={self.source!r}: no file at {path}")
-        return files
+    def manifest(self, context: Context) -> Any:
+        from dataframe_pipeline.ingest.locations import FileManifest
+
+        path = ObjectStoragePath(self.storage_root or settings.storage_root())
+        path = path / self.dag_id / "_state" / f"files-{self.task_id}.json"
+        return FileManifest(path.fs, path.path)
+
+    def plan(self, context: Context, files: list[ObjectStoragePath]) -> tuple[list[ObjectStoragePath], Any]:
+        """The files to read in this partition (all, or the new ones when incremental)."""
+        if not self.incremental:
+            return files, None
+        from dataframe_pipeline.ingest.locations import file_info
+
+        infos = {str(f): file_info(f.fs, f.path) for f in files}
+        manifest = self.manifest(context)
+        dag_run = context["dag_run"]
+        partition = settings.partition_key(dag_run.logical_date, dag_run.run_id)
+        take, skip = manifest.plan([i for i in infos.values()], partition)
+        self.log.info("incremental: %d new or re-read file(s), %d ingested before", len(take), len(skip))
+        wanted = {i.path for i in take}
+        return [f for f in files if f.path in wanted], (manifest, take, partition)
 
     def run_step(self, context: Context) -> dict[str, Any]:
-        from dataframe_pipeline.core.batch import RowAccounting
-        from dataframe_pipeline.ingest.csv_reader import MALFORMED_ROW_RULE
+        from dataframe_pipeline.ingest.base import IngestTally
 
-        options = self.options()
-        files = self.source_files()
-        totals = {"rows_in": 0, "rows_out": 0, "quarantined": 0}
-        dropped: dict[str, int] = {}
-        unreadable: list[dict[str, str]] = []
+        fmt = self.fmt()
+        listed = list_source_files(self.source)
+        if not listed:
+            raise SourceNotFoundError(f"source={self.source!r}: no file")
+        files, plan = self.plan(context, listed)
+        tally = IngestTally()
         with self.open_output(context) as out, self.open_quarantine(context) as quarantine:
             for file in files:
-                problem = self._ingest_file(file, options, out, quarantine, totals=totals, dropped=dropped)
-                if problem:
-                    unreadable.append({"file": str(file), "reason": problem})
-            if out.schema is None:  # nothing readable: an empty dataset with the declared columns
-                out.write(self._empty_table(options))
+                self._ingest_file(file, fmt, out, quarantine, tally)
+            tally.finish(out, self._declared_columns(fmt))
             output_ref = out.commit({"step": self.step, "files": [str(f) for f in files]})
             quarantine_ref = quarantine.commit()
-        by_rule = {MALFORMED_ROW_RULE: totals["quarantined"]} if totals["quarantined"] else {}
-        accounting = RowAccounting(totals["rows_in"], totals["rows_out"], totals["quarantined"], dropped, by_rule)
-        for item in unreadable:
+        if plan is not None:
+            manifest, take, partition = plan
+            manifest.record(take, partition)
+        for item in tally.unreadable:
             self.log.warning("quarantined whole file %s: %s", item["file"], item["reason"])
-        return self.report(accounting, output_ref, quarantine_ref, files=len(files), files_quarantined=unreadable)
+        return self.report(
+            tally.accounting(), output_ref, quarantine_ref,
+            files=len(files), files_skipped=len(listed) - len(files), files_quarantined=tally.unreadable,
+        )  # fmt: skip
 
     def _ingest_file(
-        self,
-        file: ObjectStoragePath,
-        options: CsvOptions,
-        out: DatasetWriter,
-        quarantine: QuarantineWriter,
-        *,
-        totals: dict[str, int],
-        dropped: dict[str, int],
-    ) -> str | None:
-        """Stream one file; returns why the whole file was quarantined, or None."""
-        from dataframe_pipeline.ingest.csv_reader import (
-            EmptySourceError,
-            SourceDecodeError,
-            bad_rows_table,
-            read_csv_batches,
-        )
+        self, file: ObjectStoragePath, fmt: Any, out: DatasetWriter, quarantine: QuarantineWriter, tally: Any
+    ) -> None:
+        """Stream one file; on a whole-file error, undo what it wrote and quarantine it whole."""
+        from dataframe_pipeline.ingest.formats import read_source
 
         source = str(file)
-        rows_before = out.rows
+        marks = (out.begin_group(), quarantine.writer.begin_group())
+        file_tally = tally.for_file()
         try:
             with file.open("rb") as fh:
-                for batch in read_csv_batches(fh, source, options):
-                    acct = batch.row_accounting()
-                    out.write(batch.table)
-                    if batch.bad_rows:
-                        bad = bad_rows_table(batch.bad_rows, source).to_pandas()
-                        bad.index = bad["_source_line"].to_numpy()
-                        quarantine.write(bad)
-                    totals["rows_in"] += acct.rows_in
-                    totals["rows_out"] += acct.rows_out
-                    totals["quarantined"] += acct.rows_quarantined
-                    for rule, n in acct.dropped_by_rule.items():
-                        dropped[rule] = dropped.get(rule, 0) + n
-        except (EmptySourceError, SourceDecodeError) as err:
-            if out.rows != rows_before:
-                raise  # part of the file was written already: fail rather than keep half a file
+                for batch in read_source(fh, source, fmt):
+                    file_tally.add(batch, out, quarantine)
+        except Exception as err:
+            if type(err).__name__ not in WHOLE_FILE_ERRORS and not _is_contract_error(err):
+                raise
+            out.rollback_group(marks[0])
+            quarantine.writer.rollback_group(marks[1])
             quarantine.write_table(self._file_quarantine_row(source, err))
-            return str(err)
-        self.log.info("read %s: %d rows", source, out.rows - rows_before)
-        return None
+            tally.unreadable.append({"file": source, "reason": str(err)})
+            return
+        tally.merge(file_tally)
+        self.log.info("read %s: %d rows", source, file_tally.rows_out)
+
+    @staticmethod
+    def _declared_columns(fmt: Any) -> dict[str, Any] | None:
+        if not fmt.columns:
+            return None
+        import pyarrow as pa
+
+        types = fmt.arrow_types()
+        return {c: types.get(c, pa.string()) for c in fmt.columns}
 
     def _file_quarantine_row(self, source: str, err: Exception) -> Any:
         import pyarrow as pa
 
         from dataframe_pipeline.core.quarantine import QUARANTINE_SCHEMA
 
-        rule = "unreadable_file" if type(err).__name__ == "SourceDecodeError" else "empty_file"
+        rules = {"SourceDecodeError": "undecodable_file", "EmptySourceError": "empty_file"}
         return pa.table(
             {
                 "step": [self.step],
-                "rule": [rule],
+                "rule": [rules.get(type(err).__name__, "malformed_file")],
                 "reason": [str(err)],
                 "source": [source],
                 "input_position": [None],
@@ -165,15 +193,9 @@ class CsvIngestOperator(DataFrameStepOperator):
             schema=QUARANTINE_SCHEMA,
         )
 
-    @staticmethod
-    def _empty_table(options: CsvOptions) -> Any:
-        import pyarrow as pa
 
-        columns = list(options.columns or [])
-        types = options.arrow_types()
-        fields = [pa.field(c, types.get(c, pa.string())) for c in columns]
-        fields += [pa.field("_source_file", pa.string()), pa.field("_source_line", pa.int64())]
-        return pa.schema(fields).empty_table()
+def _is_contract_error(err: Exception) -> bool:
+    return isinstance(err, DataContractError) and not isinstance(err, ConfigurationError)
 
 
 class _SourceIngestOperator(DataFrameStepOperator):
@@ -187,8 +209,6 @@ class _SourceIngestOperator(DataFrameStepOperator):
 
         with self.open_output(context) as out, self.open_quarantine(context) as quarantine:
             accounting = write_batches(batches, out, quarantine)
-            if out.schema is None:
-                raise DataContractError(f"{meta.get('source')}: the source returned no batch at all")
             return accounting, out.commit({"step": self.step, **meta}), quarantine.commit()
 
 

@@ -14,7 +14,7 @@ from dataframe_pipeline.clean.operators import CleanOperator
 from dataframe_pipeline.core.dataset import DatasetReader
 from dataframe_pipeline.enrich.operators import EnrichOperator
 from dataframe_pipeline.exceptions import ConfigurationError, SourceNotFoundError
-from dataframe_pipeline.ingest.operators import CsvIngestOperator
+from dataframe_pipeline.ingest.operators import FileIngestOperator
 from dataframe_pipeline.store.operators import ParquetStoreOperator
 from dataframe_pipeline.validate.operators import ValidateOperator
 
@@ -33,6 +33,12 @@ def read(result: dict, key: str = "dataset"):
     return DatasetReader(fsspec.filesystem("file"), result[key]["uri"].removeprefix("file://")).read_pandas()
 
 
+@pytest.fixture(autouse=True)
+def landing_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("DATAFRAME_PIPELINE_LANDING_ROOT", str(tmp_path))
+    return tmp_path
+
+
 @pytest.fixture
 def csv_file(tmp_path: Path) -> Path:
     path = tmp_path / "in.csv"
@@ -41,7 +47,7 @@ def csv_file(tmp_path: Path) -> Path:
 
 
 def ingest(tmp_path: Path, source: str, **kwargs) -> dict:
-    op = CsvIngestOperator(task_id="ingest", source=source, storage_root=(tmp_path / "lake").as_uri(), **kwargs)
+    op = FileIngestOperator(task_id="ingest", source=source, storage_root=(tmp_path / "lake").as_uri(), **kwargs)
     return op.execute(context())
 
 
@@ -77,7 +83,7 @@ def test_ingest_then_clean_reconciles_and_keeps_origin(tmp_path: Path, csv_file:
 
 def test_retry_of_the_same_partition_replaces_the_output(tmp_path: Path, csv_file: Path) -> None:
     first = ingest(tmp_path, str(csv_file))
-    op = CsvIngestOperator(task_id="ingest", source=str(csv_file), storage_root=(tmp_path / "lake").as_uri())
+    op = FileIngestOperator(task_id="ingest", source=str(csv_file), storage_root=(tmp_path / "lake").as_uri())
     second = op.execute(context(try_number=2))
     assert second["dataset"]["uri"] == first["dataset"]["uri"]
     assert second["dataset"]["fingerprint"] == first["dataset"]["fingerprint"]
@@ -115,7 +121,7 @@ def test_missing_source_is_retryable(tmp_path: Path) -> None:
 def test_empty_file_is_quarantined_whole(tmp_path: Path) -> None:
     empty = tmp_path / "empty.csv"
     empty.write_bytes(b"")
-    result = ingest(tmp_path, str(empty), csv_options={"columns": ["a", "b"]})
+    result = ingest(tmp_path, str(empty), file_format={"columns": ["a", "b"]})
     assert result["dataset"]["rows"] == 0
     assert list(result["dataset"]["columns"]) == ["a", "b", "_source_file", "_source_line"]
     assert result["files_quarantined"][0]["file"].endswith("empty.csv")
