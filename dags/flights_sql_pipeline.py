@@ -11,6 +11,10 @@ encodes carrier and origin and scales distance, departure delay and air time, `r
 train/test stratified by origin, `validate` runs `include/expectations/flights.json` and `store`
 publishes `flights/date=<day>/split=<split>/`.
 
+The partition is the data interval: a manual run triggered for a logical date processes the
+interval Airflow infers for it (the day before, for this timetable) unless the trigger gives
+`data_interval_start`/`data_interval_end`.
+
 Point `demo_db` at PostgreSQL or MySQL (conn_type postgres/mysql) to read the same table there.
 """
 
@@ -56,7 +60,11 @@ def flights_sql_pipeline():
         task_id="validate", input_dataset=refine.output, suite="include/expectations/flights.json"
     )
     store = ParquetStoreOperator(
-        task_id="store", input_dataset=validate.output, dataset_name="flights", subpartition_by="split"
+        task_id="store",
+        input_dataset=validate.output,
+        dataset_name="flights",
+        partition_date="{{ data_interval_start | ds }}",  # the day the rows belong to
+        subpartition_by="split",
     )
     chain(ingest, clean, enrich, refine, validate, store)
 

@@ -305,9 +305,20 @@ class LocalAirflow:
     def unpause(self, dag_id: str) -> None:
         self.api("PATCH", f"/dags/{dag_id}", {"is_paused": False})
 
-    def trigger(self, dag_id: str, logical_date: str | None, conf: dict | None = None) -> str:
-        """Trigger a run; if one exists for that logical date, clear it so it runs again (same partition)."""
-        body = {"logical_date": logical_date, "conf": conf or {}}
+    def trigger(
+        self,
+        dag_id: str,
+        logical_date: str | None,
+        conf: dict | None = None,
+        data_interval: tuple[str, str] | None = None,
+    ) -> str:
+        """Trigger a run; if one exists for that logical date, clear it so it runs again (same partition).
+
+        ``data_interval`` (start, end) overrides the interval Airflow infers for a manual run.
+        """
+        body: dict[str, Any] = {"logical_date": logical_date, "conf": conf or {}}
+        if data_interval:
+            body["data_interval_start"], body["data_interval_end"] = data_interval
         run = self.api("POST", f"/dags/{dag_id}/dagRuns", body, ok=(409,))
         if run.get("_status") != 409:
             return run["dag_run_id"]

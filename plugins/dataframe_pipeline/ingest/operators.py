@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, ObjectStoragePath
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from dataframe_pipeline.core import settings
 from dataframe_pipeline.core.operators import DataFrameStepOperator
@@ -65,6 +65,8 @@ class FileIngestOperator(DataFrameStepOperator):
         (kind, compression, encoding, delimiter, columns, column_types, records_path, ...). (templated)
     :param incremental: ingest only files not ingested by an earlier partition (a manifest of path,
         size and sha256 per file); a re-run of the same partition re-reads the same files.
+    :param on_nothing_new: with ``incremental``, when no file is new: ``"skip"`` the task (and so the
+        steps after it) or ``"succeed"`` with an empty dataset.
     """
 
     template_fields: Sequence[str] = ("source", "file_format", "storage_root")
@@ -72,12 +74,19 @@ class FileIngestOperator(DataFrameStepOperator):
     ui_color = "#e0f0ff"
 
     def __init__(
-        self, *, source: str, file_format: dict[str, Any] | None = None, incremental: bool = False, **kwargs: Any
+        self,
+        *,
+        source: str,
+        file_format: dict[str, Any] | None = None,
+        incremental: bool = False,
+        on_nothing_new: str = "skip",
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.source = source
         self.file_format = file_format
         self.incremental = incremental
+        self.on_nothing_new = on_nothing_new
 
     def fmt(self) -> Any:
         from dataframe_pipeline.ingest.formats import FileFormat
@@ -93,6 +102,8 @@ class FileIngestOperator(DataFrameStepOperator):
         super().validate_config()
         if not self.source or not isinstance(self.source, str):
             raise ConfigurationError("source", self.source, "must be a file path, glob or URI")
+        if self.on_nothing_new not in ("skip", "succeed"):
+            raise ConfigurationError("on_nothing_new", self.on_nothing_new, "must be 'skip' or 'succeed'")
         self.fmt()
 
     def manifest(self, context: Context) -> Any:
@@ -125,6 +136,8 @@ class FileIngestOperator(DataFrameStepOperator):
         if not listed:
             raise SourceNotFoundError(f"source={self.source!r}: no file")
         files, plan = self.plan(context, listed)
+        if plan is not None and not files and self.on_nothing_new == "skip":
+            raise AirflowSkipException(f"no new file for {self.source!r}: all {len(listed)} ingested before")
         tally = IngestTally()
         with self.open_output(context) as out, self.open_quarantine(context) as quarantine:
             for file in files:

@@ -101,3 +101,14 @@ def test_bad_file_format_is_a_configuration_error(tmp_path: Path, landing: Path)
     (landing / "a.csv").write_text("a\n1\n")
     with pytest.raises(AirflowFailException, match="file_format"):
         run(tmp_path, "a.csv", file_format={"delimeter": ";"})
+
+
+def test_nothing_new_skips_or_succeeds_empty(tmp_path: Path, landing: Path) -> None:
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    (landing / "d1.csv").write_text("id\n1\n")
+    run(tmp_path, "*.csv", day=1, incremental=True)
+    with pytest.raises(AirflowSkipException, match="no new file"):
+        run(tmp_path, "*.csv", day=2, incremental=True)
+    empty = run(tmp_path, "*.csv", day=3, incremental=True, on_nothing_new="succeed")
+    assert empty["dataset"]["rows"] == 0
