@@ -8,18 +8,17 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pandas as pd
-import pyarrow.dataset as pads
 import pytest
 
 from dataframe_pipeline.core.dataset import DatasetReader
 from include.scripts.local_airflow import LocalAirflow
+from tests.e2e.conftest import curated, local_path
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -29,29 +28,9 @@ DAY = "2026-10-09"  # a day with malformed lines, duplicates, bad dates and bad 
 STEPS = ["ingest", "clean", "enrich", "refine", "validate", "store"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def airflow(tmp_path_factory: pytest.TempPathFactory):
-    base = tmp_path_factory.mktemp("e2e")
-    af = LocalAirflow(home=base / "airflow", port=_free_port(), data_dir=base / "data")
-    t0 = time.monotonic()
-    try:
-        af.start(timeout=240)
-        print(f"Airflow healthy after {time.monotonic() - t0:.1f}s")
-        af.load_settings()
-        af.wait_for_dag(DAG_ID)
-        yield af
-    finally:
-        af.stop()
-
-
 @pytest.fixture(scope="module")
 def first_run(airflow: LocalAirflow) -> dict:
+    airflow.wait_for_dag(DAG_ID)
     run_id = airflow.trigger(DAG_ID, f"{DAY}T00:00:00Z")
     airflow.unpause(DAG_ID)
     return airflow.wait_for_run(DAG_ID, run_id, timeout=600)
@@ -70,19 +49,6 @@ def _fs():
     import fsspec
 
     return fsspec.filesystem("file")
-
-
-def _local(uri: str) -> Path:
-    assert uri.startswith("file://"), uri
-    return Path(uri.removeprefix("file://"))
-
-
-def _curated(af: LocalAirflow, day: str) -> pd.DataFrame:
-    return (
-        pads.dataset(af.data_dir / "curated" / "orders", partitioning="hive")
-        .to_table(filter=pads.field("date") == day)
-        .to_pandas()
-    )
 
 
 def test_run_succeeds_with_every_task(airflow: LocalAirflow, first_run: dict) -> None:
@@ -105,28 +71,28 @@ def test_row_accounting_reconciles_with_the_source_file(airflow: LocalAirflow, f
             assert acct["rows_in"] == previous_out, step
         previous_out = acct["rows_out"]
         # the quarantine on disk holds exactly the rows reported
-        q_path = _local(results[step]["quarantine"]["uri"])
+        q_path = local_path(results[step]["quarantine"]["uri"])
         assert DatasetReader(_fs(), str(q_path)).rows == acct["rows_quarantined"]
     clean = results["clean"]["accounting"]
     assert clean["dropped_by_rule"].get("exact_duplicate", 0) >= 1
     assert clean["rows_quarantined"] >= 1
     assert results["store"]["rows"] == results["refine"]["accounting"]["rows_out"]
-    curated = _curated(airflow, DAY)
-    assert len(curated) == results["store"]["rows"]
-    assert curated["order_id"].is_unique
-    assert set(curated["split"].astype(str)) == {"train", "test"}
+    published = curated(airflow, "orders", DAY)
+    assert len(published) == results["store"]["rows"]
+    assert published["order_id"].is_unique
+    assert set(published["split"].astype(str)) == {"train", "test"}
     # every source line is accounted for: in the curated data, in a quarantine, or dropped by a rule
     dropped = sum(results[s]["accounting"]["rows_dropped"] for s in ("ingest", "clean", "enrich", "refine"))
     quarantined = sum(results[s]["accounting"]["rows_quarantined"] for s in ("ingest", "clean", "enrich", "refine"))
-    assert _source_data_lines(DAY) == len(curated) + quarantined + dropped
+    assert _source_data_lines(DAY) == len(published) + quarantined + dropped
 
 
 def test_quarantine_says_where_rows_came_from(airflow: LocalAirflow, first_run: dict) -> None:
     results = _results(airflow, first_run["dag_run_id"])
-    ingest_q = DatasetReader(_fs(), str(_local(results["ingest"]["quarantine"]["uri"]))).read_pandas()
+    ingest_q = DatasetReader(_fs(), str(local_path(results["ingest"]["quarantine"]["uri"]))).read_pandas()
     sources = ingest_q["source"].tolist()
     assert all(s.endswith((":12", ":36", ":230", ":297")) for s in sources), sources
-    clean_q = DatasetReader(_fs(), str(_local(results["clean"]["quarantine"]["uri"]))).read_pandas()
+    clean_q = DatasetReader(_fs(), str(local_path(results["clean"]["quarantine"]["uri"]))).read_pandas()
     assert set(clean_q["step"]) == {"clean"}
     assert clean_q["reason"].str.len().min() > 5
     assert clean_q["source"].str.contains(f"orders_{DAY}.csv:").all()
@@ -142,7 +108,7 @@ def test_task_log_over_rest_reports_row_counts(airflow: LocalAirflow, first_run:
 
 def test_validation_report_is_stored(airflow: LocalAirflow, first_run: dict) -> None:
     result = airflow.xcom(DAG_ID, first_run["dag_run_id"], "validate")
-    report = json.loads(_local(result["report_uri"]).read_text())
+    report = json.loads(local_path(result["report_uri"]).read_text())
     assert report["success"] is True
     assert report["dataset"]["rows"] == airflow.xcom(DAG_ID, first_run["dag_run_id"], "refine")["dataset"]["rows"]
 
@@ -150,7 +116,7 @@ def test_validation_report_is_stored(airflow: LocalAirflow, first_run: dict) -> 
 def test_clearing_and_rerunning_the_partition_gives_identical_output(airflow: LocalAirflow, first_run: dict) -> None:
     run_id = first_run["dag_run_id"]
     before = _results(airflow, run_id)
-    curated_before = _curated(airflow, DAY).sort_values("order_id").reset_index(drop=True)
+    curated_before = curated(airflow, "orders", DAY).sort_values("order_id").reset_index(drop=True)
     airflow.clear(DAG_ID, run_id)
     rerun = airflow.wait_for_run(DAG_ID, run_id, timeout=600)
     assert rerun["state"] == "success"
@@ -159,11 +125,11 @@ def test_clearing_and_rerunning_the_partition_gives_identical_output(airflow: Lo
         assert after[step]["dataset"]["fingerprint"] == before[step]["dataset"]["fingerprint"], step
         assert after[step]["accounting"] == before[step]["accounting"], step
     assert after["store"]["fingerprint"] == before["store"]["fingerprint"]
-    curated_after = _curated(airflow, DAY).sort_values("order_id").reset_index(drop=True)
+    curated_after = curated(airflow, "orders", DAY).sort_values("order_id").reset_index(drop=True)
     assert curated_after["order_id"].is_unique
     pd.testing.assert_frame_equal(curated_after, curated_before)
     # the superseded attempt's files are gone: one attempt directory per dataset
-    out_dir = _local(after["clean"]["dataset"]["uri"])
+    out_dir = local_path(after["clean"]["dataset"]["uri"])
     assert len([p for p in out_dir.iterdir() if p.name.startswith("attempt=")]) == 1
 
 
@@ -191,7 +157,7 @@ def test_backfill_over_rest(airflow: LocalAirflow, first_run: dict) -> None:
         ("2026-10-02", "success"),
     ]
     for day in ("2026-10-01", "2026-10-02"):
-        assert len(_curated(airflow, day)) > 200
+        assert len(curated(airflow, "orders", day)) > 200
 
 
 class _AlertReceiver(BaseHTTPRequestHandler):
@@ -212,7 +178,7 @@ def test_failing_validation_blocks_publishing_keeps_the_last_good_version_and_al
     day = "2026-10-03"
     run_id = airflow.trigger(DAG_ID, f"{day}T00:00:00Z")
     assert airflow.wait_for_run(DAG_ID, run_id)["state"] == "success"
-    good = _curated(airflow, day).sort_values("order_id").reset_index(drop=True)
+    good = curated(airflow, "orders", day).sort_values("order_id").reset_index(drop=True)
 
     # the same day again, from a landing folder where every order came through a channel the suite rejects
     # inside the project: local sources are confined to the landing root (the project by default)
@@ -261,4 +227,4 @@ def test_failing_validation_blocks_publishing_keeps_the_last_good_version_and_al
     assert [(a["task_id"], a["title"]) for a in _AlertReceiver.received] == [("validate", "task failed")]
     assert "ValidationFailedError" in _AlertReceiver.received[0]["text"]
     # the last good version of the partition is still the published one
-    pd.testing.assert_frame_equal(_curated(airflow, day).sort_values("order_id").reset_index(drop=True), good)
+    pd.testing.assert_frame_equal(curated(airflow, "orders", day).sort_values("order_id").reset_index(drop=True), good)

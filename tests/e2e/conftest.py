@@ -1,0 +1,55 @@
+"""One real Airflow for the whole e2e tier: started from the venv in a temporary AIRFLOW_HOME on free
+ports, with the demo API, driven only through the v2 REST API (JWT from /auth/token)."""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.dataset as pads
+import pytest
+
+from include.scripts.local_airflow import LocalAirflow, prepare_demo_data
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def airflow(tmp_path_factory: pytest.TempPathFactory):
+    base = tmp_path_factory.mktemp("e2e")
+    af = LocalAirflow(
+        home=base / "airflow",
+        port=_free_port(),
+        data_dir=base / "data",
+        demo_api_port=_free_port(),
+        # only the runs a test asks for (trigger, clear, backfill): no scheduled run racing them
+        extra_env={"AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False"},
+    )
+    t0 = time.monotonic()
+    prepare_demo_data()
+    try:
+        af.start(timeout=240)
+        print(f"Airflow healthy after {time.monotonic() - t0:.1f}s")
+        af.load_settings()
+        yield af
+    finally:
+        af.stop()
+
+
+def local_path(uri: str) -> Path:
+    assert uri.startswith("file://"), uri
+    return Path(uri.removeprefix("file://"))
+
+
+def curated(af: LocalAirflow, dataset: str, day: str) -> pd.DataFrame:
+    return (
+        pads.dataset(af.data_dir / "curated" / dataset, partitioning="hive")
+        .to_table(filter=pads.field("date") == day)
+        .to_pandas()
+    )
