@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 export AIRFLOW_PORT ?= 8080
 
-.PHONY: help venv run stop status test test-unit test-e2e lint format lock clean
+.PHONY: help venv run stop status test test-unit test-e2e bench lint format lock clean
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -36,6 +36,9 @@ test-unit: venv  ## only the fast tiers
 
 test-e2e: venv  ## only the end-to-end tests (a real Airflow)
 	$(BIN)/python -m pytest tests/e2e
+
+bench: venv  ## benchmarks: each ingest connector on 1M rows against a plain pandas baseline
+	$(BIN)/python include/benchmarks/bench_ingest.py $(BENCH_ARGS)
 
 lint: venv  ## ruff lint and format check
 	$(BIN)/ruff check .

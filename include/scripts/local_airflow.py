@@ -448,7 +448,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=int(os.environ.get("AIRFLOW_PORT", "8080")))
     parser.add_argument("--date", default=os.environ.get("RUN_DATE", DEMO_DATE), help="logical date of the demo run")
     args = parser.parse_args(argv)
-    af = LocalAirflow(port=args.port, password=os.environ.get("AIRFLOW_ADMIN_PASSWORD", "admin"))
+    af = LocalAirflow(
+        port=args.port,
+        password=os.environ.get("AIRFLOW_ADMIN_PASSWORD", "admin"),
+        demo_api_port=int(os.environ.get("DEMO_API_PORT", "8765")),
+    )
     if args.command == "start":
         prepare_demo_data()
         af.start()
