@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,11 +46,47 @@ def list_source_files(source: str, root: Path | None = None) -> list[ObjectStora
     return [ObjectStoragePath(p.absolute().as_uri()) for p in confine(root or landing_root(), local)]
 
 
+class IngestOperatorBase(DataFrameStepOperator):
+    """What every ingest operator shares: basic transformations at ingestion (``shaping``).
+
+    :param shaping: ``{"rename": {...}, "dtypes": {...}, "filters": [[col, op, value], ...], "columns": [...]}``,
+        applied to every batch in that order (see :mod:`dataframe_pipeline.ingest.shaping`). (templated)
+    """
+
+    step = "ingest"
+    ui_color = "#e0f0ff"
+
+    def __init__(self, *, shaping: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.shaping = shaping
+
+    def shaping_spec(self) -> Any:
+        if not self.shaping:
+            return None
+        from dataframe_pipeline.ingest.shaping import Shaping
+
+        try:
+            spec = Shaping(**self.shaping)
+        except TypeError as err:
+            raise ConfigurationError("shaping", self.shaping, str(err)) from err
+        spec.validate()
+        return spec
+
+    def validate_config(self) -> None:
+        super().validate_config()
+        self.shaping_spec()
+
+    def shaped(self, batches: Any) -> Any:
+        from dataframe_pipeline.ingest.shaping import shape_batches
+
+        return shape_batches(batches, self.shaping_spec())
+
+
 #: errors that condemn a whole file (it goes to quarantine whole; the other files go on)
 WHOLE_FILE_ERRORS = ("EmptySourceError", "SourceDecodeError", "MalformedSourceError", "UnsafeArchiveMemberError")
 
 
-class FileIngestOperator(DataFrameStepOperator):
+class FileIngestOperator(IngestOperatorBase):
     """Ingest files: CSV/TSV, JSON, JSON Lines, XML, HTML tables, Parquet, plain or compressed.
 
     Text columns stay text unless ``file_format["column_types"]`` says otherwise (typing is the clean
@@ -69,9 +106,7 @@ class FileIngestOperator(DataFrameStepOperator):
         steps after it) or ``"succeed"`` with an empty dataset.
     """
 
-    template_fields: Sequence[str] = ("source", "file_format", "storage_root")
-    step = "ingest"
-    ui_color = "#e0f0ff"
+    template_fields: Sequence[str] = ("source", "file_format", "shaping", "storage_root")
 
     def __init__(
         self,
@@ -162,11 +197,12 @@ class FileIngestOperator(DataFrameStepOperator):
         from dataframe_pipeline.ingest.formats import read_source
 
         source = str(file)
+        started = time.monotonic()
         marks = (out.begin_group(), quarantine.writer.begin_group())
         file_tally = tally.for_file()
         try:
             with file.open("rb") as fh:
-                for batch in read_source(fh, source, fmt):
+                for batch in self.shaped(read_source(fh, source, fmt)):
                     file_tally.add(batch, out, quarantine)
         except Exception as err:
             if type(err).__name__ not in WHOLE_FILE_ERRORS and not _is_contract_error(err):
@@ -177,7 +213,11 @@ class FileIngestOperator(DataFrameStepOperator):
             tally.unreadable.append({"file": source, "reason": str(err)})
             return
         tally.merge(file_tally)
-        self.log.info("read %s: %d rows", source, file_tally.rows_out)
+        self.log.info(
+            "read %s: %d bytes, %d records in %.2fs (%d rows kept, %d quarantined)",
+            source, file.stat().st_size, file_tally.rows_in, time.monotonic() - started,
+            file_tally.rows_out, file_tally.rows_quarantined,
+        )  # fmt: skip
 
     @staticmethod
     def _declared_columns(fmt: Any) -> dict[str, Any] | None:
@@ -211,17 +251,14 @@ def _is_contract_error(err: Exception) -> bool:
     return isinstance(err, DataContractError) and not isinstance(err, ConfigurationError)
 
 
-class _SourceIngestOperator(DataFrameStepOperator):
+class _SourceIngestOperator(IngestOperatorBase):
     """Shared run of the connectors that yield :class:`~dataframe_pipeline.ingest.base.SourceBatch`."""
-
-    step = "ingest"
-    ui_color = "#e0f0ff"
 
     def write_source(self, context: Context, batches: Any, meta: dict[str, Any]) -> tuple[Any, Any, Any]:
         from dataframe_pipeline.ingest.base import write_batches
 
         with self.open_output(context) as out, self.open_quarantine(context) as quarantine:
-            accounting = write_batches(batches, out, quarantine)
+            accounting = write_batches(self.shaped(batches), out, quarantine)
             return accounting, out.commit({"step": self.step, **meta}), quarantine.commit()
 
 
@@ -241,7 +278,7 @@ class HttpIngestOperator(_SourceIngestOperator):
     :param max_pages: stop after this many pages (reported).
     """
 
-    template_fields: Sequence[str] = ("endpoint", "query_params", "storage_root")
+    template_fields: Sequence[str] = ("endpoint", "query_params", "shaping", "storage_root")
 
     def __init__(
         self,
@@ -322,7 +359,7 @@ class SqlIngestOperator(_SourceIngestOperator):
     :param incremental: see above. (templated)
     """
 
-    template_fields: Sequence[str] = ("query", "query_params", "incremental", "storage_root")
+    template_fields: Sequence[str] = ("query", "query_params", "incremental", "shaping", "storage_root")
 
     def __init__(
         self,

@@ -112,3 +112,20 @@ def test_nothing_new_skips_or_succeeds_empty(tmp_path: Path, landing: Path) -> N
         run(tmp_path, "*.csv", day=2, incremental=True)
     empty = run(tmp_path, "*.csv", day=3, incremental=True, on_nothing_new="succeed")
     assert empty["dataset"]["rows"] == 0
+
+
+def test_shaping_at_ingestion(tmp_path: Path, landing: Path) -> None:
+    (landing / "s.csv").write_text("cc,amt,junk\nDE,10,x\nUS,5,y\nDE,oops,z\nFR,-2,w\n")
+    result = run(
+        tmp_path, "s.csv",
+        shaping={
+            "rename": {"cc": "country", "amt": "amount"}, "dtypes": {"amount": "int64"},
+            "filters": [["country", "in", ["DE", "FR"]], ["amount", ">=", 0]], "columns": ["country", "amount"],
+        },
+    )  # fmt: skip
+    assert read(result)[["country", "amount"]].values.tolist() == [["DE", 10]]
+    acct = result["accounting"]
+    assert (acct["rows_in"], acct["rows_out"], acct["rows_quarantined"], acct["rows_dropped"]) == (4, 1, 1, 2)
+    assert "amount: cannot convert 'oops' to int64" in read(result, "quarantine")["reason"].tolist()[0]
+    with pytest.raises(AirflowFailException, match="shaping"):
+        run(tmp_path, "s.csv", day=2, shaping={"filter": []})
