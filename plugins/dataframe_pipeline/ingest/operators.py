@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,21 +30,42 @@ def landing_root() -> Path:
     return Path(os.environ.get("DATAFRAME_PIPELINE_LANDING_ROOT") or settings.PROJECT_DIR).resolve()
 
 
-def list_source_files(source: str, root: Path | None = None) -> list[ObjectStoragePath]:
+@dataclass(frozen=True)
+class SourceFile:
+    """A file to ingest: its filesystem, its path there, and the URI reported as its source."""
+
+    fs: Any
+    path: str
+    uri: str
+
+    def __str__(self) -> str:
+        return self.uri
+
+    @classmethod
+    def of(cls, path: ObjectStoragePath) -> SourceFile:
+        return cls(path.fs, path.path, str(path))
+
+
+def list_source_files(source: str, root: Path | None = None) -> list[SourceFile]:
     """The files a source names: a local path or glob (confined to the landing root), an
     ``s3://conn@bucket/key`` path or glob, or an ``http(s)://`` URL."""
     from dataframe_pipeline.ingest.locations import confine, is_glob
 
     if source.startswith(("http://", "https://")):
-        return [ObjectStoragePath(source)]
+        import fsspec
+
+        return [SourceFile(fsspec.filesystem(source.split(":", 1)[0]), source, source)]
     if "://" in source and not source.startswith("file://"):
         path = ObjectStoragePath(source)
         if not is_glob(source):
-            return [path] if path.is_file() else []
+            return [SourceFile.of(path)] if path.is_file() else []
         protocol = path.protocol if isinstance(path.protocol, str) else path.protocol[0]
-        return [ObjectStoragePath(f"{protocol}://{p}", conn_id=path.conn_id) for p in sorted(path.fs.glob(path.path))]
+        return [
+            SourceFile.of(ObjectStoragePath(f"{protocol}://{p}", conn_id=path.conn_id))
+            for p in sorted(path.fs.glob(path.path))
+        ]
     local = source.removeprefix("file://")
-    return [ObjectStoragePath(p.absolute().as_uri()) for p in confine(root or landing_root(), local)]
+    return [SourceFile.of(ObjectStoragePath(p.absolute().as_uri())) for p in confine(root or landing_root(), local)]
 
 
 class IngestOperatorBase(DataFrameStepOperator):
@@ -148,7 +170,7 @@ class FileIngestOperator(IngestOperatorBase):
         path = path / self.dag_id / "_state" / f"files-{self.task_id}.json"
         return FileManifest(path.fs, path.path)
 
-    def plan(self, context: Context, files: list[ObjectStoragePath]) -> tuple[list[ObjectStoragePath], Any]:
+    def plan(self, context: Context, files: list[SourceFile]) -> tuple[list[SourceFile], Any]:
         """The files to read in this partition (all, or the new ones when incremental)."""
         if not self.incremental:
             return files, None
@@ -191,7 +213,7 @@ class FileIngestOperator(IngestOperatorBase):
         )  # fmt: skip
 
     def _ingest_file(
-        self, file: ObjectStoragePath, fmt: Any, out: DatasetWriter, quarantine: QuarantineWriter, tally: Any
+        self, file: SourceFile, fmt: Any, out: DatasetWriter, quarantine: QuarantineWriter, tally: Any
     ) -> None:
         """Stream one file; on a whole-file error, undo what it wrote and quarantine it whole."""
         from dataframe_pipeline.ingest.formats import read_source
@@ -201,7 +223,7 @@ class FileIngestOperator(IngestOperatorBase):
         marks = (out.begin_group(), quarantine.writer.begin_group())
         file_tally = tally.for_file()
         try:
-            with file.open("rb") as fh:
+            with file.fs.open(file.path, "rb") as fh:
                 for batch in self.shaped(read_source(fh, source, fmt)):
                     file_tally.add(batch, out, quarantine)
         except Exception as err:
@@ -215,7 +237,7 @@ class FileIngestOperator(IngestOperatorBase):
         tally.merge(file_tally)
         self.log.info(
             "read %s: %d bytes, %d records in %.2fs (%d rows kept, %d quarantined)",
-            source, file.stat().st_size, file_tally.rows_in, time.monotonic() - started,
+            source, file.fs.size(file.path), file_tally.rows_in, time.monotonic() - started,
             file_tally.rows_out, file_tally.rows_quarantined,
         )  # fmt: skip
 
