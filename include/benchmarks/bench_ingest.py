@@ -92,7 +92,7 @@ def _load_table(url: str, rows: int) -> None:
         ):
             return
     df = make_frame(rows)
-    df.to_sql(table, engine, if_exists="replace", index=False, chunksize=20_000, method="multi")
+    df.to_sql(table, engine, if_exists="replace", index=False, chunksize=50_000)
     engine.dispose()
 
 
@@ -268,10 +268,11 @@ def main(argv: list[str] | None = None) -> int:
         if case in SERVER_URLS and not server_reachable(case):
             print(f"{case:<9} skipped: no server on 127.0.0.1")
             continue
-        if case == "http":
-            location, _ = serve_http(args.rows)
-        else:
-            location = prepare(args.rows, case)
+        try:
+            location = serve_http(args.rows)[0] if case == "http" else prepare(args.rows, case)
+        except Exception as err:  # report and go on with the other cases
+            print(f"{case:<9} could not prepare the source: {type(err).__name__}: {str(err)[:200]}")
+            continue
         ours = measure(case, "project", location, args.rows, args.batch_rows)
         base = measure(case, "baseline", location, args.rows, args.batch_rows)
         if "error" in ours or "error" in base:

@@ -6,23 +6,6 @@ while a DAG file is parsed) does not import pandas.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from dataframe_pipeline._lazy import lazy_exports
 
-if TYPE_CHECKING:
-    from dataframe_pipeline.enrich.encoding import OneHotEncoder
-    from dataframe_pipeline.enrich.scaling import StandardScaler
-
-__all__ = ["OneHotEncoder", "StandardScaler"]
-
-_EXPORTS = {
-    "OneHotEncoder": "dataframe_pipeline.enrich.encoding",
-    "StandardScaler": "dataframe_pipeline.enrich.scaling",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__, __all__ = lazy_exports(__name__, {"OneHotEncoder": "encoding", "StandardScaler": "scaling"})

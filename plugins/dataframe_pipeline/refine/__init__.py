@@ -6,24 +6,8 @@ while a DAG file is parsed) does not import pandas or scikit-learn.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from dataframe_pipeline._lazy import lazy_exports
 
-if TYPE_CHECKING:
-    from dataframe_pipeline.refine.pca import PCAProjection
-    from dataframe_pipeline.refine.sampling import Sample, StratifiedSplit
-
-__all__ = ["PCAProjection", "Sample", "StratifiedSplit"]
-
-_EXPORTS = {
-    "PCAProjection": "dataframe_pipeline.refine.pca",
-    "Sample": "dataframe_pipeline.refine.sampling",
-    "StratifiedSplit": "dataframe_pipeline.refine.sampling",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__, __all__ = lazy_exports(
+    __name__, {"PCAProjection": "pca", "Sample": "sampling", "StratifiedSplit": "sampling"}
+)
