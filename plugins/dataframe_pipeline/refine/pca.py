@@ -1,6 +1,12 @@
-"""Principal component projection fitted in one streaming pass with scikit-learn's IncrementalPCA.
+"""Principal component projection fitted in one streaming pass.
 
-The rows are fed to ``IncrementalPCA.partial_fit`` in chunks of a fixed number of complete rows
+``solver="covariance"`` (default) merges each batch's mean and scatter matrix (Chan et al.'s
+pairwise update, O(columns^2) memory) and takes the eigenvectors of the covariance at the end: an
+exact PCA, as scikit-learn's ``PCA`` computes, at the cost of one matrix product per batch. It is
+the right choice for the tens to hundreds of dense features of a tabular dataset.
+
+``solver="incremental"`` uses scikit-learn's IncrementalPCA. The rows are fed to
+``IncrementalPCA.partial_fit`` in chunks of a fixed number of complete rows
 (:meth:`PCAProjection.chunk_size`), cut from the stream of rows whatever the batch boundaries, so
 the fit is the same however the input is batched. When all complete rows fit in one chunk the
 result is an exact PCA; with several chunks and ``n_components`` below the number of columns,
@@ -25,6 +31,7 @@ if TYPE_CHECKING:
 
 #: rows per IncrementalPCA.partial_fit call when ``batch_size`` is None (at least 10 per column)
 DEFAULT_CHUNK_ROWS = 10_000
+SOLVERS = ("covariance", "incremental")
 _FITTED = (
     "components_",
     "mean_",
@@ -99,24 +106,28 @@ class PCAProjection(BatchTransformer):
     :param keep_input: keep the input columns next to the components.
     :param batch_size: complete rows per IncrementalPCA step (default :data:`DEFAULT_CHUNK_ROWS`
         or 10 per column, whichever is larger); at least ``n_components``.
+    :param solver: ``"covariance"`` (exact, one pass of merged scatter matrices) or ``"incremental"``
+        (scikit-learn's IncrementalPCA, an approximation with several chunks).
     """
 
     stateful = True
     rule_name = "pca"
 
-    def __init__(
+    def __init__(  # noqa: PLR0917 -- scikit-learn style: every parameter may be given by position
         self,
         columns: list[str],
         n_components: int = 3,
         prefix: str = "pc",
         keep_input: bool = True,
         batch_size: int | None = None,
+        solver: str = "covariance",
     ) -> None:
         self.columns = columns
         self.n_components = n_components
         self.prefix = prefix
         self.keep_input = keep_input
         self.batch_size = batch_size
+        self.solver = solver
 
     def check_params(self, columns: Sequence[str] | None = None) -> None:
         """Raise ``ConfigurationError`` naming the bad field and value; ``columns`` is the input schema."""
@@ -129,6 +140,8 @@ class PCAProjection(BatchTransformer):
             raise ConfigurationError("prefix", self.prefix, "must be a non-empty string")
         if not isinstance(self.keep_input, bool):
             raise ConfigurationError("keep_input", self.keep_input, "must be True or False")
+        if self.solver not in SOLVERS:
+            raise ConfigurationError("solver", self.solver, f"must be one of {list(SOLVERS)}")
         if self.batch_size is not None and not _is_count(self.batch_size, self.n_components):
             raise ConfigurationError("batch_size", self.batch_size, "must be None or an integer >= n_components")
         if columns is not None:
@@ -154,6 +167,7 @@ class PCAProjection(BatchTransformer):
         return max(DEFAULT_CHUNK_ROWS, 10 * len(self.columns), self.n_components)
 
     def _reset(self) -> None:
+        self._moments: tuple[int, np.ndarray, np.ndarray] | None = None
         self._ipca: Any = None
         self._buffer: list[np.ndarray] = []
         self._n_complete = 0
@@ -168,10 +182,47 @@ class PCAProjection(BatchTransformer):
             self._reset()
         matrix = _matrix(batch, self.columns, self.rule_name)
         complete = matrix[np.isfinite(matrix).all(axis=1)]
-        self._buffer.append(complete)
         self._n_complete += len(complete)
+        if self.solver == "covariance":
+            self._merge_scatter(complete)
+            return self
+        self._buffer.append(complete)
         self._flush(final=False)
         return self
+
+    def _merge_scatter(self, rows: np.ndarray) -> None:
+        """Merge (n, mean, scatter) of ``rows`` into the running moments (Chan et al.)."""
+        if not len(rows):
+            return
+        n_b = len(rows)
+        mean_b = rows.mean(axis=0)
+        centered = rows - mean_b
+        scatter_b = centered.T @ centered
+        if self._moments is None:
+            self._moments = (n_b, mean_b, scatter_b)
+            return
+        n_a, mean_a, scatter_a = self._moments
+        n = n_a + n_b
+        delta = mean_b - mean_a
+        self._moments = (
+            n,
+            mean_a + delta * (n_b / n),
+            scatter_a + scatter_b + np.outer(delta, delta) * (n_a * n_b / n),
+        )
+
+    def _finish_covariance(self) -> None:
+        n, mean, scatter = self._moments  # type: ignore[misc]
+        variances, vectors = np.linalg.eigh(scatter / max(n - 1, 1))
+        order = np.argsort(variances)[::-1]
+        variances, vectors = np.clip(variances[order], 0.0, None), vectors[:, order]
+        k = self.n_components
+        total = variances.sum()
+        self.components_ = _fix_signs(vectors[:, :k].T.copy())
+        self.mean_ = mean
+        self.explained_variance_ = variances[:k].copy()
+        self.explained_variance_ratio_ = variances[:k] / total if total > 0 else np.zeros(k)
+        self.singular_values_ = np.sqrt(variances[:k] * max(n - 1, 1))
+        self.n_samples_seen_ = int(n)
 
     def _flush(self, final: bool) -> None:
         """Feed the buffered rows in chunks of exactly ``chunk_size()`` rows (the last one shorter if final)."""
@@ -200,6 +251,10 @@ class PCAProjection(BatchTransformer):
                 f"{self.rule_name}: {self._n_complete} rows without nulls in {self.columns}, "
                 f"need at least n_components={self.n_components} to fit"
             )
+        if self.solver == "covariance":
+            self._finish_covariance()
+            self._moments, self._buffer, self._n_complete = None, [], 0
+            return self
         self._flush(final=True)
         ipca = self._ipca
         self.components_ = _fix_signs(np.array(ipca.components_, dtype=np.float64))
