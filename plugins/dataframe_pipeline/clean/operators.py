@@ -12,10 +12,22 @@ class CleanOperator(TransformStepOperator):
 
     ``transforms`` names, in the order given::
 
-        exact_duplicates  ExactDuplicates(subset=None)            dropped by rule
-        coerce_types      TypeCoercion(types, on_error)           unparseable values quarantined or nulled
-        missing_values    MissingValues(strategies, default)      impute / drop / quarantine
-        iqr_outliers      IQROutliers(columns, factor, action)    quarantine / drop / cap / flag
+        exact_duplicates     ExactDuplicates(subset=None)                      dropped by rule
+        key_duplicates       KeyDuplicates(keys, keep_latest_by, keep)         latest row per key
+        coerce_types         TypeCoercion(types, on_error)                     unparseable values quarantined or nulled
+        normalize_text       NormalizeText(columns, strip, case, unicode_form, remove_accents, ...)
+        rename_columns       RenameColumns(mapping)
+        convert_units        ConvertUnits(column, unit_column, factors, target, from_unit)
+        convert_timezone     ConvertTimezone(columns, to, from_tz)
+        missing_values       MissingValues(strategies, default)                impute / drop / quarantine
+        group_impute         GroupImputer(columns, by, strategy, fallback)     per-group statistics
+        fill_by_key          FillByKey(columns, key, order_by, method)         ffill / bfill within a key
+        interpolate          InterpolateTimeSeries(columns, time_column, key, method)
+        drop_sparse_columns  DropSparseColumns(threshold)
+        drop_sparse_rows     DropSparseRows(max_missing, columns)
+        iqr_outliers         IQROutliers(columns, factor, action, scale)       quarantine / drop / cap / flag
+        zscore_outliers      ZScoreOutliers(columns, threshold, action)
+        isolation_forest     IsolationForestOutliers(columns, contamination, sample_size, random_state, action)
 
     :param transforms: ``[{"exact_duplicates": {}}, {"coerce_types": {"types": {...}}}, ...]`` (templated)
     """
@@ -27,4 +39,16 @@ class CleanOperator(TransformStepOperator):
         "coerce_types": "dataframe_pipeline.clean.coercion:TypeCoercion",
         "missing_values": "dataframe_pipeline.clean.missing:MissingValues",
         "iqr_outliers": "dataframe_pipeline.clean.outliers:IQROutliers",
+        "key_duplicates": "dataframe_pipeline.clean.duplicates_more:KeyDuplicates",
+        "normalize_text": "dataframe_pipeline.clean.formats:NormalizeText",
+        "rename_columns": "dataframe_pipeline.clean.formats:RenameColumns",
+        "convert_units": "dataframe_pipeline.clean.formats:ConvertUnits",
+        "convert_timezone": "dataframe_pipeline.clean.formats:ConvertTimezone",
+        "group_impute": "dataframe_pipeline.clean.missing_more:GroupImputer",
+        "fill_by_key": "dataframe_pipeline.clean.missing_more:FillByKey",
+        "interpolate": "dataframe_pipeline.clean.missing_more:InterpolateTimeSeries",
+        "drop_sparse_columns": "dataframe_pipeline.clean.missing_more:DropSparseColumns",
+        "drop_sparse_rows": "dataframe_pipeline.clean.missing_more:DropSparseRows",
+        "zscore_outliers": "dataframe_pipeline.clean.outliers_more:ZScoreOutliers",
+        "isolation_forest": "dataframe_pipeline.clean.outliers_more:IsolationForestOutliers",
     }

@@ -9,5 +9,14 @@ from __future__ import annotations
 from dataframe_pipeline._lazy import lazy_exports
 
 __getattr__, __all__ = lazy_exports(
-    __name__, {"PCAProjection": "pca", "Sample": "sampling", "StratifiedSplit": "sampling"}
+    __name__,
+    {
+        "ClassBalancer": "balance",
+        "PCAProjection": "pca",
+        "Sample": "sampling",
+        "StratifiedSplit": "sampling",
+        "SystematicSample": "sampling_more",
+        "TruncatedSVDProjection": "svd",
+        "tsne_picture": "tsne",
+    },
 )

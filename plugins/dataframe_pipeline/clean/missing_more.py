@@ -1,0 +1,567 @@
+"""More missing-value rules: sparse columns and rows, imputation per group, fills along a key.
+
+- :class:`DropSparseColumns` drops the columns mostly null over the whole input (fitted);
+- :class:`DropSparseRows` drops the rows with too many nulls (rule ``sparse_row``);
+- :class:`GroupImputer` fills nulls with a statistic of the row's group (fitted);
+- :class:`FillByKey` fills nulls from the previous (``ffill``, streamed) or next (``bfill``, fitted)
+  non-null value of the same key;
+- :class:`InterpolateTimeSeries` interpolates nulls between the fitted non-null points of a key.
+
+Fitted attributes are plain Python values, lists and numpy arrays (no tuple-keyed dicts), so skops can
+save them. Group and entity keys hold ``None`` for a null key value.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from dataframe_pipeline.clean.missing import _as_float, _new_accumulator, _python_scalar
+from dataframe_pipeline.core.batch import BatchResult, drop_rows
+from dataframe_pipeline.core.transform import BatchTransformer, NotFittedError
+from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
+
+if TYPE_CHECKING:
+    from typing import Self
+
+GROUP_STRATEGIES = ("mean", "median", "most_frequent")
+FALLBACKS = ("global", None)
+FILL_METHODS = ("ffill", "bfill")
+INTERPOLATION_METHODS = ("linear", "time")
+
+
+def _check_names(field: str, value: object, columns: Sequence[str] | None) -> None:
+    if isinstance(value, str) or not isinstance(value, Sequence) or not value:
+        raise ConfigurationError(field, value, "must be a non-empty list of column names")
+    _check_present(field, value, columns)
+
+
+def _check_present(field: str, names: Sequence[str], columns: Sequence[str] | None) -> None:
+    for name in names:
+        if columns is not None and name not in columns:
+            raise ConfigurationError(field, name, f"not a column of the input {list(columns)}")
+
+
+def _require(owner: str, batch: pd.DataFrame, names: Sequence[str]) -> None:
+    absent = [c for c in names if c not in batch.columns]
+    if absent:
+        raise DataContractError(f"{owner}: columns {absent} are not in the batch {list(batch.columns)}")
+
+
+def _key_tuples(frame: pd.DataFrame) -> list[tuple[Any, ...]]:
+    """One tuple per row, nulls as ``None`` (NaN is not equal to itself, so it cannot be a dict key)."""
+    columns = [[None if pd.isna(v) else _python_scalar(v) for v in frame[c].tolist()] for c in frame.columns]
+    return list(zip(*columns, strict=True)) if columns else []
+
+
+# -- sparse columns and rows ---------------------------------------------------------------------
+
+
+class DropSparseColumns(BatchTransformer):
+    """Drop the columns whose null fraction over the whole input exceeds ``threshold``.
+
+    Provenance columns (names starting with ``_``) are never dropped. An empty input drops nothing.
+
+    :param threshold: the largest accepted null fraction, in [0, 1].
+    """
+
+    stateful: ClassVar[bool] = True
+    dynamic_features: ClassVar[bool] = True
+    rule_name: ClassVar[str] = "sparse_column"
+
+    def __init__(self, threshold: float) -> None:
+        self.threshold = threshold
+
+    def check_params(self, columns: Sequence[str] | None = None) -> None:
+        """Raise ``ConfigurationError`` unless ``threshold`` is a number in [0, 1]."""
+        ok = isinstance(self.threshold, int | float) and not isinstance(self.threshold, bool)
+        if not ok or not 0 <= self.threshold <= 1:
+            raise ConfigurationError("threshold", self.threshold, "must be a number in [0, 1]")
+
+    def _reset(self) -> None:
+        self._rows = 0
+        self._nulls: Counter[str] = Counter()
+        self._columns: list[str] = []
+        for name in ("null_fraction_", "dropped_columns_"):
+            self.__dict__.pop(name, None)
+
+    def partial_fit(self, batch: pd.DataFrame) -> Self:
+        """Count rows and nulls per column.
+
+        :param batch: a batch indexed by input position.
+        """
+        if not hasattr(self, "_nulls") or hasattr(self, "dropped_columns_"):
+            self._reset()
+        self._rows += len(batch)
+        self._columns += [c for c in batch.columns if c not in self._columns]
+        self._nulls.update({c: int(n) for c, n in batch.isna().sum().items()})
+        return self
+
+    def finish_fit(self) -> Self:
+        """Compute ``null_fraction_`` (column -> fraction, NaN on empty input) and ``dropped_columns_``."""
+        if not hasattr(self, "_nulls"):
+            self._reset()
+        rows = self._rows
+        self.null_fraction_ = {c: self._nulls[c] / rows if rows else math.nan for c in self._columns}
+        self.dropped_columns_ = [
+            c for c, f in self.null_fraction_.items() if f > self.threshold and not str(c).startswith("_")
+        ]
+        self._reset_accumulators()
+        return self
+
+    def _reset_accumulators(self) -> None:
+        self._rows, self._nulls, self._columns = 0, Counter(), []
+
+    def _fitted(self) -> list[str]:
+        if not hasattr(self, "dropped_columns_"):
+            raise NotFittedError("DropSparseColumns used before fit()/finish_fit()")
+        return self.dropped_columns_
+
+    def get_feature_names_out(self, input_features: Sequence[str]) -> list[str]:
+        """The input columns minus ``dropped_columns_`` (needs the fit)."""
+        dropped = set(self._fitted())
+        return [c for c in input_features if c not in dropped]
+
+    def transform(self, batch: pd.DataFrame) -> BatchResult:
+        """Remove ``dropped_columns_`` from the batch (rows are untouched).
+
+        :param batch: a batch indexed by input position.
+        """
+        dropped = set(self._fitted())
+        return BatchResult(data=batch[[c for c in batch.columns if c not in dropped]])
+
+
+class DropSparseRows(BatchTransformer):
+    """Drop rows with more than ``max_missing`` nulls (rule ``sparse_row``).
+
+    :param max_missing: a float in [0, 1): the largest accepted null *fraction* of the checked
+        columns; an int >= 0: the largest accepted null *count*.
+    :param columns: the columns checked; ``None``: every column not starting with ``_``.
+    """
+
+    rule_name: ClassVar[str] = "sparse_row"
+
+    def __init__(self, max_missing: float | int, columns: list[str] | None = None) -> None:
+        self.max_missing = max_missing
+        self.columns = columns
+
+    def check_params(self, columns: Sequence[str] | None = None) -> None:
+        """Raise ``ConfigurationError`` for a bad ``max_missing`` or ``columns``."""
+        value = self.max_missing
+        is_count = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+        is_fraction = isinstance(value, float) and 0 <= value < 1
+        if not (is_count or is_fraction):
+            raise ConfigurationError("max_missing", value, "must be a float in [0, 1) or an int >= 0")
+        if self.columns is not None:
+            _check_names("columns", self.columns, columns)
+
+    def transform(self, batch: pd.DataFrame) -> BatchResult:
+        """Drop the rows with too many nulls in the checked columns.
+
+        :param batch: a batch indexed by input position.
+        """
+        if self.columns is not None:
+            _require("DropSparseRows", batch, self.columns)
+        checked = list(self.columns) if self.columns is not None else [c for c in batch.columns if c[:1] != "_"]
+        nulls = batch[checked].isna().sum(axis=1)
+        if isinstance(self.max_missing, float):
+            too_many = nulls > self.max_missing * len(checked)
+        else:
+            too_many = nulls > self.max_missing
+        return drop_rows(batch, too_many, self.rule_name)
+
+
+# -- imputation per group ------------------------------------------------------------------------
+
+
+class GroupImputer(BatchTransformer):
+    """Fill nulls with the mean, median or most frequent value of the row's group.
+
+    Statistics as in :class:`~dataframe_pipeline.clean.missing.MissingValues` (exact mean, median of
+    the collected values, most frequent with ties to the smallest). A group seen in the fit with no
+    non-null value, or not seen at all, gets the global statistic (``fallback="global"``) or stays
+    null (``fallback=None``). Integer columns become float for ``mean``/``median``.
+
+    :param columns: the columns to fill.
+    :param by: the grouping column(s).
+    :param strategy: ``"mean"``, ``"median"`` or ``"most_frequent"``.
+    :param fallback: ``"global"`` or ``None``.
+    """
+
+    stateful: ClassVar[bool] = True
+    rule_name: ClassVar[str] = "group_impute"
+
+    def __init__(
+        self, columns: list[str], by: str | list[str], strategy: str = "mean", fallback: str | None = "global"
+    ) -> None:
+        self.columns = columns
+        self.by = by
+        self.strategy = strategy
+        self.fallback = fallback
+
+    @property
+    def _by(self) -> list[str]:
+        return [self.by] if isinstance(self.by, str) else list(self.by)
+
+    def check_params(self, columns: Sequence[str] | None = None) -> None:
+        """Raise ``ConfigurationError`` for bad ``columns``, ``by``, ``strategy`` or ``fallback``."""
+        _check_names("columns", self.columns, columns)
+        if not isinstance(self.by, str):
+            _check_names("by", self.by, columns)
+        _check_present("by", self._by, columns)
+        if self.strategy not in GROUP_STRATEGIES:
+            raise ConfigurationError("strategy", self.strategy, f"must be one of {list(GROUP_STRATEGIES)}")
+        if self.fallback not in FALLBACKS:
+            raise ConfigurationError("fallback", self.fallback, f"must be one of {list(FALLBACKS)}")
+
+    def _reset(self) -> None:
+        self._groups: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self._global: dict[str, Any] = {}
+        for name in ("group_keys_", "group_values_", "global_values_"):
+            self.__dict__.pop(name, None)
+
+    def partial_fit(self, batch: pd.DataFrame) -> Self:
+        """Accumulate the statistics per group and overall.
+
+        :param batch: a batch indexed by input position.
+        """
+        if not hasattr(self, "_groups") or hasattr(self, "group_values_"):
+            self._reset()
+        _require("GroupImputer", batch, [*self.columns, *self._by])
+        for column in self.columns:
+            self._global.setdefault(column, _new_accumulator(self.strategy)).add(column, batch[column])
+        keys = pd.Series(_key_tuples(batch[self._by]), index=batch.index, dtype=object)
+        for key, rows in keys.groupby(keys, sort=False).groups.items():
+            stats = self._groups.setdefault(key, {})
+            for column in self.columns:
+                stats.setdefault(column, _new_accumulator(self.strategy)).add(column, batch.loc[rows, column])
+        return self
+
+    def finish_fit(self) -> Self:
+        """Compute ``group_keys_`` (list of key lists), ``group_values_`` and ``global_values_``.
+
+        ``group_values_[column][i]`` is the statistic of the group ``group_keys_[i]`` (NaN/None when
+        the group had no value); ``global_values_[column]`` the statistic over all rows.
+        """
+        if not hasattr(self, "_groups"):
+            self._reset()
+        self.group_keys_ = [list(key) for key in self._groups]
+        self.group_values_ = {c: [stats[c].result() for stats in self._groups.values()] for c in self.columns}
+        self.global_values_ = {
+            c: self._global[c].result() if c in self._global else _new_accumulator(self.strategy).result()
+            for c in self.columns
+        }
+        self._groups, self._global = {}, {}
+        return self
+
+    def transform(self, batch: pd.DataFrame) -> BatchResult:
+        """Fill the nulls of ``columns`` from the row's group statistic, else the fallback.
+
+        :param batch: a batch indexed by input position.
+        """
+        if not hasattr(self, "group_values_"):
+            raise NotFittedError("GroupImputer.transform() called before fit()/finish_fit()")
+        _require("GroupImputer", batch, [*self.columns, *self._by])
+        where = {tuple(key): i for i, key in enumerate(self.group_keys_)}
+        rows = [where.get(key) for key in _key_tuples(batch[self._by])]
+        out = batch.copy(deep=False)
+        for column in self.columns:
+            series = batch[column]
+            if self.strategy != "most_frequent":
+                series = _as_float(column, series)
+            fills = pd.Series([self._value(column, i) for i in rows], index=batch.index, dtype=object)
+            out[column] = self._fill(column, series, fills)
+        return BatchResult(data=out)
+
+    def _value(self, column: str, group: int | None) -> Any:
+        value = None if group is None else self.group_values_[column][group]
+        if (value is None or (isinstance(value, float) and math.isnan(value))) and self.fallback == "global":
+            value = self.global_values_[column]
+        return value
+
+    @staticmethod
+    def _fill(column: str, series: pd.Series, fills: pd.Series) -> pd.Series:
+        try:
+            typed = fills.astype(series.dtype)
+        except (TypeError, ValueError) as error:
+            raise DataContractError(
+                f"GroupImputer: fill values do not fit column {column!r} of dtype {series.dtype}: {error}"
+            ) from error
+        return series.fillna(typed)
+
+
+# -- fills along a key ---------------------------------------------------------------------------
+
+
+class FillByKey(BatchTransformer):
+    """Fill nulls from the previous (``ffill``) or next (``bfill``) non-null value of the same key.
+
+    The input must be sorted by ``order_by`` within each key (checked: ``DataContractError``), so
+    "previous" is "earlier position". ``ffill`` streams: the transform keeps the last non-null value
+    and the last ``order_by`` per key (O(keys)) from one batch to the next, and starts afresh when a
+    batch does not follow the previous one (a new pass over the input). ``bfill`` is fitted: the fit
+    pass collects, per key and column, the positions and values of the non-null cells (16 bytes per
+    non-null cell), so it applies to the input it was fitted on. Rows with a null key are left as
+    they are.
+
+    :param columns: the columns to fill.
+    :param key: the entity column.
+    :param order_by: the column the input is sorted by within a key (checked, not sorted).
+    :param method: ``"ffill"`` or ``"bfill"``.
+    """
+
+    rule_name: ClassVar[str] = "fill_by_key"
+
+    def __init__(self, columns: list[str], key: str, order_by: str, method: str = "ffill") -> None:
+        self.columns = columns
+        self.key = key
+        self.order_by = order_by
+        self.method = method
+
+    @property
+    def stateful(self) -> bool:  # type: ignore[override]
+        """``bfill`` needs a fit pass; ``ffill`` streams."""
+        return self.method == "bfill"
+
+    def check_params(self, columns: Sequence[str] | None = None) -> None:
+        """Raise ``ConfigurationError`` for bad ``columns``, ``key``, ``order_by`` or ``method``."""
+        _check_names("columns", self.columns, columns)
+        for field in ("key", "order_by"):
+            value = getattr(self, field)
+            if not isinstance(value, str):
+                raise ConfigurationError(field, value, "must be a column name")
+            _check_present(field, [value], columns)
+        if self.method not in FILL_METHODS:
+            raise ConfigurationError("method", self.method, f"must be one of {list(FILL_METHODS)}")
+
+    def _reset(self) -> None:
+        self._stream_reset()
+        self._cells: dict[str, list[pd.DataFrame]] = {c: [] for c in self.columns}
+        for name in ("fill_keys_", "fill_positions_", "fill_values_"):
+            self.__dict__.pop(name, None)
+
+    def _stream_reset(self) -> None:
+        self._last_position = -1
+        self._last_order: dict[Any, Any] = {}
+        self._last_value: dict[str, dict[Any, Any]] = {c: {} for c in self.columns}
+
+    def _check_sorted(self, batch: pd.DataFrame) -> None:
+        """``DataContractError`` unless ``order_by`` never decreases within a key (across batches too)."""
+        keyed = batch[batch[self.key].notna() & batch[self.order_by].notna()]
+        order, groups = keyed[self.order_by], keyed[self.key]
+        first = order.groupby(groups, sort=False).cumcount() == 0
+        previous = order.groupby(groups, sort=False).shift().astype(object)
+        previous[first] = groups[first].map(self._last_order.get).astype(object)
+        bad = [(i, p, o) for i, p, o in zip(keyed.index, previous, order, strict=True) if not pd.isna(p) and o < p]
+        if bad:
+            i, p, o = bad[0]
+            raise DataContractError(
+                f"FillByKey: {self.order_by} decreases within {self.key}={keyed.at[i, self.key]!r} at position "
+                f"{i} ({p!r} then {o!r}); sort the input by ({self.key}, {self.order_by}) first"
+            )
+        self._last_order.update(order.groupby(keyed[self.key], sort=False).last().to_dict())
+
+    def partial_fit(self, batch: pd.DataFrame) -> Self:
+        """For ``bfill``: collect the positions and values of the non-null cells per column.
+
+        :param batch: a batch indexed by input position.
+        """
+        if not self.stateful:
+            return self
+        if not hasattr(self, "_cells") or hasattr(self, "fill_keys_"):
+            self._reset()
+        _require("FillByKey", batch, [*self.columns, self.key, self.order_by])
+        self._check_sorted(batch)
+        for column in self.columns:
+            cells = batch.loc[batch[column].notna() & batch[self.key].notna(), [self.key, column]]
+            self._cells[column].append(cells)
+        return self
+
+    def finish_fit(self) -> Self:
+        """For ``bfill``: per column, ``fill_keys_`` and aligned arrays of positions and values."""
+        if not self.stateful:
+            return self
+        if not hasattr(self, "_cells"):
+            self._reset()
+        self.fill_keys_, self.fill_positions_, self.fill_values_ = {}, {}, {}
+        for column in self.columns:
+            cells = pd.concat(self._cells[column]) if self._cells[column] else pd.DataFrame(columns=[self.key, column])
+            groups = cells.groupby(self.key, sort=False)
+            self.fill_keys_[column] = [_python_scalar(k) for k in groups.groups]
+            self.fill_positions_[column] = [g.index.to_numpy(np.int64) for _, g in groups]
+            self.fill_values_[column] = [g[column].to_numpy() for _, g in groups]
+        self._cells = {c: [] for c in self.columns}
+        self._stream_reset()
+        return self
+
+    def transform(self, batch: pd.DataFrame) -> BatchResult:
+        """Fill the nulls of ``columns`` along the key.
+
+        :param batch: a batch indexed by input position (batches in input order for ``ffill``).
+        """
+        _require("FillByKey", batch, [*self.columns, self.key, self.order_by])
+        if self.method == "bfill":
+            return BatchResult(data=self._bfill(batch))
+        if not hasattr(self, "_last_value") or (len(batch) and batch.index[0] <= self._last_position):
+            self._stream_reset()
+        self._check_sorted(batch)
+        if len(batch):
+            self._last_position = int(batch.index[-1])
+        return BatchResult(data=self._ffill(batch))
+
+    def _ffill(self, batch: pd.DataFrame) -> pd.DataFrame:
+        out = batch.copy(deep=False)
+        keys = batch[self.key]
+        for column in self.columns:
+            filled = batch[column].groupby(keys, sort=False).ffill()
+            carried = keys.map(lambda k, c=column: self._last_value[c].get(k))
+            filled = filled.where(filled.notna() | carried.isna(), carried.astype(object))
+            out[column] = batch[column].where(keys.isna(), filled).astype(batch[column].dtype)
+            last = batch[column].groupby(keys, sort=False).last().dropna()
+            self._last_value[column].update(last.to_dict())
+        return out
+
+    def _bfill(self, batch: pd.DataFrame) -> pd.DataFrame:
+        if not hasattr(self, "fill_keys_"):
+            raise NotFittedError("FillByKey(method='bfill').transform() called before fit()/finish_fit()")
+        out = batch.copy(deep=False)
+        for column in self.columns:
+            where = {k: i for i, k in enumerate(self.fill_keys_[column])}
+            series = batch[column].copy()
+            for position, key in zip(batch.index[series.isna()], batch[self.key][series.isna()], strict=True):
+                group = where.get(None if pd.isna(key) else _python_scalar(key))
+                if group is None:
+                    continue
+                positions = self.fill_positions_[column][group]
+                after = int(np.searchsorted(positions, position, side="right"))
+                if after < len(positions):
+                    series.at[position] = self.fill_values_[column][group][after]
+            out[column] = series
+        return out
+
+
+# -- interpolation -------------------------------------------------------------------------------
+
+
+def _as_x(series: pd.Series) -> np.ndarray:
+    """Time as float64 nanoseconds (or the numbers themselves); nulls as NaN."""
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        if getattr(series.dtype, "tz", None) is not None:
+            series = series.dt.tz_convert("UTC").dt.tz_localize(None)
+        values = series.astype("datetime64[ns]").to_numpy().view(np.int64).astype(np.float64)
+        return np.where(series.isna().to_numpy(), np.nan, values)
+    if pd.api.types.is_bool_dtype(series.dtype) or not pd.api.types.is_numeric_dtype(series.dtype):
+        raise DataContractError(f"InterpolateTimeSeries: time column {series.name!r} has dtype {series.dtype}")
+    return series.to_numpy(np.float64, na_value=np.nan)
+
+
+class InterpolateTimeSeries(BatchTransformer):
+    """Fill nulls by linear interpolation between the fitted non-null points of the same key.
+
+    The fit collects, per key and column, the ``(x, value)`` of the non-null cells (16 bytes each);
+    the transform interpolates with ``np.interp``. Nulls before the first or after the last point of
+    their key, rows with a null time or key, and keys unseen in the fit stay null. Columns become
+    float64 (nullable ``Float64`` if they were nullable). Several points at the same x: the value of
+    the last one in input order wins.
+
+    :param columns: the numeric columns to fill.
+    :param time_column: the time (datetime or numeric) column.
+    :param key: the entity column, or ``None`` for one series.
+    :param method: ``"time"``: x is the time; ``"linear"``: x is the row's input position (rows equally
+        spaced, as pandas' ``"linear"`` on an input sorted by time within a key, when keys do not
+        interleave).
+    """
+
+    stateful: ClassVar[bool] = True
+    rule_name: ClassVar[str] = "interpolate"
+
+    def __init__(self, columns: list[str], time_column: str, key: str | None = None, method: str = "linear") -> None:
+        self.columns = columns
+        self.time_column = time_column
+        self.key = key
+        self.method = method
+
+    def check_params(self, columns: Sequence[str] | None = None) -> None:
+        """Raise ``ConfigurationError`` for bad ``columns``, ``time_column``, ``key`` or ``method``."""
+        _check_names("columns", self.columns, columns)
+        _check_present("time_column", [self.time_column], columns)
+        if self.key is not None:
+            _check_present("key", [self.key], columns)
+        if self.method not in INTERPOLATION_METHODS:
+            raise ConfigurationError("method", self.method, f"must be one of {list(INTERPOLATION_METHODS)}")
+
+    def _reset(self) -> None:
+        self._points: dict[str, list[pd.DataFrame]] = {c: [] for c in self.columns}
+        for name in ("point_keys_", "point_x_", "point_values_"):
+            self.__dict__.pop(name, None)
+
+    def _frame(self, batch: pd.DataFrame, column: str) -> pd.DataFrame:
+        """Columns ``key``, ``x``, ``y`` of the batch (key 0 when there is no key column)."""
+        _require("InterpolateTimeSeries", batch, [*self.columns, self.time_column, *([self.key] if self.key else [])])
+        values = batch[column]
+        if pd.api.types.is_bool_dtype(values.dtype) or not pd.api.types.is_numeric_dtype(values.dtype):
+            raise DataContractError(f"InterpolateTimeSeries: column {column!r} has dtype {values.dtype}")
+        x = _as_x(batch[self.time_column]) if self.method == "time" else batch.index.to_numpy(np.float64)
+        key = batch[self.key] if self.key else pd.Series(0, index=batch.index)
+        return pd.DataFrame({"key": key, "x": x, "y": values.to_numpy(np.float64, na_value=np.nan)}, index=batch.index)
+
+    def partial_fit(self, batch: pd.DataFrame) -> Self:
+        """Collect the non-null ``(key, x, value)`` points of each column.
+
+        :param batch: a batch indexed by input position.
+        """
+        if not hasattr(self, "_points") or hasattr(self, "point_keys_"):
+            self._reset()
+        for column in self.columns:
+            frame = self._frame(batch, column)
+            self._points[column].append(frame.dropna())
+        return self
+
+    def finish_fit(self) -> Self:
+        """Per column: ``point_keys_``, and aligned sorted ``point_x_`` / ``point_values_`` arrays."""
+        if not hasattr(self, "_points"):
+            self._reset()
+        self.point_keys_, self.point_x_, self.point_values_ = {}, {}, {}
+        for column in self.columns:
+            parts = self._points[column]
+            points = pd.concat(parts) if parts else pd.DataFrame({"key": [], "x": [], "y": []})
+            # the last point of an x wins; sorting by x keeps np.interp's xp increasing
+            points = points[~points[["key", "x"]].duplicated(keep="last")].sort_values("x", kind="stable")
+            groups = points.groupby("key", sort=False)
+            self.point_keys_[column] = [_python_scalar(k) for k in groups.groups]
+            self.point_x_[column] = [g["x"].to_numpy(np.float64) for _, g in groups]
+            self.point_values_[column] = [g["y"].to_numpy(np.float64) for _, g in groups]
+        self._points = {c: [] for c in self.columns}
+        return self
+
+    def transform(self, batch: pd.DataFrame) -> BatchResult:
+        """Interpolate the nulls of ``columns`` inside their key's fitted points.
+
+        :param batch: a batch indexed by input position.
+        """
+        if not hasattr(self, "point_keys_"):
+            raise NotFittedError("InterpolateTimeSeries.transform() called before fit()/finish_fit()")
+        out = batch.copy(deep=False)
+        for column in self.columns:
+            out[column] = self._interpolate(column, batch)
+        return BatchResult(data=out)
+
+    def _interpolate(self, column: str, batch: pd.DataFrame) -> pd.Series:
+        frame = self._frame(batch, column)
+        where = {k: i for i, k in enumerate(self.point_keys_[column])}
+        y = frame["y"].to_numpy(copy=True)
+        todo = frame[frame["y"].isna() & frame["x"].notna() & frame["key"].notna()]
+        for key, rows in todo.groupby("key", sort=False):
+            group = where.get(_python_scalar(key))
+            if group is not None:
+                xp, fp = self.point_x_[column][group], self.point_values_[column][group]
+                filled = np.interp(rows["x"].to_numpy(), xp, fp, left=np.nan, right=np.nan)
+                y[batch.index.get_indexer(rows.index)] = filled
+        nullable = isinstance(batch[column].dtype, pd.api.extensions.ExtensionDtype)
+        result = pd.Series(y, index=batch.index, name=column)
+        return result.astype("Float64") if nullable else result

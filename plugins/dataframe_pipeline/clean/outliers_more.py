@@ -1,0 +1,268 @@
+"""More outlier rules: z-scores from exact mergeable moments, and an isolation forest on a seeded sample.
+
+Both share :class:`~dataframe_pipeline.clean.outliers.IQROutliers`' actions, rules and flag columns:
+``"quarantine"`` (one rejection per row, reasons joined with ``"; "``), ``"drop"`` (counted under
+``<rule>:<col>``), ``"cap"`` (z-score only) and ``"flag"`` (``<col>_outlier``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+from fractions import Fraction
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from dataframe_pipeline.clean.missing import _EXACT_SCALE_BITS, _exact_scaled_float_sum
+from dataframe_pipeline.clean.outliers import ACTIONS, FLAG_SUFFIX, IQROutliers, _numeric
+from dataframe_pipeline.core.batch import BatchResult, drop_rows, split_rows
+from dataframe_pipeline.core.transform import BatchTransformer, NotFittedError
+from dataframe_pipeline.exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    from typing import Self
+
+#: Veltkamp's constant: splits a float64 into two halves whose products are exact
+_SPLITTER = 134217729.0
+
+
+def _check_columns(value: object, columns: Sequence[str] | None) -> None:
+    if isinstance(value, str) or not isinstance(value, Sequence) or not value:
+        raise ConfigurationError("columns", value, "must be a non-empty list of column names")
+    for name in value:
+        if columns is not None and name not in columns:
+            raise ConfigurationError("columns", name, f"not a column of the input {list(columns)}")
+
+
+def _check_positive(field: str, value: object, *, upper: float = math.inf) -> None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if not ok or not math.isfinite(value) or not 0 < value < upper:  # type: ignore[operator]
+        raise ConfigurationError(field, value, f"must be a finite number in (0, {upper})")
+
+
+def _exact_squares(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``values**2`` as ``high + low`` exactly (Dekker's product), for ``|values| < 1e150``."""
+    scaled = _SPLITTER * values
+    hi = scaled - (scaled - values)
+    lo = values - hi
+    high = values * values
+    low = ((hi * hi - high) + 2 * hi * lo) + lo * lo
+    return high, low
+
+
+class _Moments:
+    """Count, sum and sum of squares of the finite values, exact (Python ints scaled by 2**1126)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.total = 0
+        self.squares = 0
+
+    def add(self, values: np.ndarray) -> None:
+        values = values[np.isfinite(values)]
+        high, low = _exact_squares(values)
+        self.count += len(values)
+        self.total += _exact_scaled_float_sum(values)
+        self.squares += _exact_scaled_float_sum(high) + _exact_scaled_float_sum(low)
+
+    def mean_std(self) -> tuple[float, float]:
+        """Mean and population standard deviation, each rounded once from the exact values."""
+        scale = 1 << _EXACT_SCALE_BITS
+        mean = Fraction(self.total, self.count * scale)
+        variance = Fraction(self.squares, self.count * scale) - mean * mean
+        return float(mean), math.sqrt(float(variance))
+
+
+class ZScoreOutliers(IQROutliers):
+    """Quarantine, drop, cap or flag values whose z-score ``(x - mean) / std`` exceeds ``threshold``.
+
+    ``mean_`` and ``std_`` (population) come from exact sums of the finite non-null values, so they do
+    not depend on how the input is split. The rule is applied as ``bounds_`` =
+    ``mean -/+ threshold * std``; a constant column (std 0) flags every other value.
+
+    :param columns: the numeric columns to check.
+    :param threshold: the largest accepted ``|z|``.
+    :param action: ``"quarantine"``, ``"drop"``, ``"cap"`` or ``"flag"``.
+    """
+
+    rule_name: ClassVar[str] = "zscore_outlier"
+
+    def __init__(self, columns: list[str], threshold: float = 3.0, action: str = "quarantine") -> None:
+        self.columns = columns
+        self.threshold = threshold
+        self.action = action
+
+    def check_params(self, columns: Sequence[str] | None = None) -> None:
+        """Raise ``ConfigurationError`` for bad ``columns``, ``threshold`` or ``action``."""
+        _check_columns(self.columns, columns)
+        _check_positive("threshold", self.threshold)
+        if self.action not in ACTIONS:
+            raise ConfigurationError("action", self.action, f"must be one of {list(ACTIONS)}")
+
+    def _reset(self) -> None:
+        self._moments = {c: _Moments() for c in self.columns}
+        for name in ("bounds_", "mean_", "std_"):
+            self.__dict__.pop(name, None)
+
+    def partial_fit(self, batch: pd.DataFrame) -> Self:
+        """Add the batch's values to the exact moments.
+
+        :param batch: a batch indexed by input position.
+        """
+        if not hasattr(self, "_moments") or hasattr(self, "bounds_"):
+            self._reset()
+        for column in self.columns:
+            self._moments[column].add(_numeric(batch, column).dropna().to_numpy(np.float64))
+        return self
+
+    def finish_fit(self) -> Self:
+        """Compute ``mean_``, ``std_`` and ``bounds_`` for the columns with a finite value."""
+        if not hasattr(self, "_moments"):
+            self._reset()
+        self.mean_, self.std_, self.bounds_ = {}, {}, {}
+        for column, moments in self._moments.items():
+            if moments.count:
+                mean, std = moments.mean_std()
+                self.mean_[column], self.std_[column] = mean, std
+                self.bounds_[column] = (mean - self.threshold * std, mean + self.threshold * std)
+        self._moments = {}
+        return self
+
+    def _reason(self, batch: pd.DataFrame, column: str, position: int) -> str:
+        low, high = self.bounds_[column]
+        return f"{column}={batch.at[position, column]} outside [{low:.15g}, {high:.15g}] (|z| > {self.threshold})"
+
+
+def _row_hashes(index: pd.Index, random_state: int) -> np.ndarray:
+    """A uint64 hash of each row position, salted by ``random_state``: the sample ignores batch bounds."""
+    key = hashlib.sha256(str(random_state).encode()).hexdigest()[:16]
+    return pd.util.hash_array(index.to_numpy(np.int64), hash_key=key).astype(np.uint64)
+
+
+class IsolationForestOutliers(BatchTransformer):
+    """Quarantine, drop or flag rows an isolation forest finds anomalous.
+
+    The forest is trained on a sample of at most ``sample_size`` complete rows: those with the smallest
+    hash of (position, ``random_state``), so the sample is the same however the input is split, and
+    memory is bounded by ``sample_size``. ``threshold_`` is the ``contamination`` quantile of the
+    sample's ``score_samples``; a row scoring below it is an outlier. Rows with a null in ``columns``
+    are never outliers (the forest cannot score them).
+
+    :param columns: the numeric columns the forest sees.
+    :param contamination: the expected share of outliers, in (0, 0.5).
+    :param sample_size: the most rows kept to train the forest.
+    :param random_state: seed of the sample and of the forest.
+    :param action: ``"quarantine"``, ``"drop"`` (rule ``isolation_forest``) or ``"flag"`` (adds the
+        boolean column ``isolation_forest_outlier``).
+    """
+
+    stateful: ClassVar[bool] = True
+    rule_name: ClassVar[str] = "isolation_forest"
+
+    def __init__(
+        self,
+        columns: list[str],
+        contamination: float = 0.01,
+        sample_size: int = 100_000,
+        random_state: int = 0,
+        action: str = "quarantine",
+    ) -> None:
+        self.columns = columns
+        self.contamination = contamination
+        self.sample_size = sample_size
+        self.random_state = random_state
+        self.action = action
+
+    def check_params(self, columns: Sequence[str] | None = None) -> None:
+        """Raise ``ConfigurationError`` for bad ``columns``, ``contamination``, ``sample_size``, ``action``."""
+        _check_columns(self.columns, columns)
+        _check_positive("contamination", self.contamination, upper=0.5)
+        if not isinstance(self.sample_size, int) or isinstance(self.sample_size, bool) or self.sample_size < 2:
+            raise ConfigurationError("sample_size", self.sample_size, "must be an integer >= 2")
+        if self.action not in ("quarantine", "drop", "flag"):
+            raise ConfigurationError("action", self.action, "must be one of ['quarantine', 'drop', 'flag']")
+
+    def get_feature_names_out(self, input_features: Sequence[str]) -> list[str]:
+        """The input columns, plus ``isolation_forest_outlier`` when ``action="flag"``."""
+        names = list(input_features)
+        return [*names, f"{self.rule_name}{FLAG_SUFFIX}"] if self.action == "flag" else names
+
+    def _reset(self) -> None:
+        self._hashes = np.empty(0, np.uint64)
+        self._sample = np.empty((0, len(self.columns)), np.float64)
+        for name in ("forest_", "threshold_", "n_sample_"):
+            self.__dict__.pop(name, None)
+
+    def _matrix(self, batch: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """The rows with no null as a float matrix, and the mask of those rows."""
+        frame = pd.DataFrame({c: _numeric(batch, c) for c in self.columns}, index=batch.index)
+        complete = frame.notna().all(axis=1).to_numpy()
+        return frame[complete].to_numpy(np.float64), complete
+
+    def partial_fit(self, batch: pd.DataFrame) -> Self:
+        """Keep the ``sample_size`` complete rows with the smallest hashes seen so far.
+
+        :param batch: a batch indexed by input position.
+        """
+        if not hasattr(self, "_hashes") or hasattr(self, "forest_"):
+            self._reset()
+        matrix, complete = self._matrix(batch)
+        hashes = np.concatenate([self._hashes, _row_hashes(batch.index[complete], self.random_state)])
+        sample = np.concatenate([self._sample, matrix])
+        # Ties of a 64-bit hash are negligible; a stable sort keeps the choice deterministic anyway.
+        keep = np.argsort(hashes, kind="stable")[: self.sample_size]
+        keep.sort()
+        self._hashes, self._sample = hashes[keep], sample[keep]
+        return self
+
+    def finish_fit(self) -> Self:
+        """Fit ``forest_`` on the sample and set ``threshold_`` (``None`` when the sample is empty)."""
+        from sklearn.ensemble import IsolationForest
+
+        if not hasattr(self, "_hashes"):
+            self._reset()
+        # Sort the sample by hash so the forest sees the same row order whatever the batch split.
+        sample = self._sample[np.argsort(self._hashes, kind="stable")]
+        self.n_sample_ = len(sample)
+        self.forest_ = None
+        self.threshold_ = None
+        if len(sample):
+            forest = IsolationForest(random_state=self.random_state).fit(sample)
+            self.forest_ = forest
+            self.threshold_ = float(np.quantile(forest.score_samples(sample), self.contamination))
+        self._reset_accumulators()
+        return self
+
+    def _reset_accumulators(self) -> None:
+        self._hashes = np.empty(0, np.uint64)
+        self._sample = np.empty((0, len(self.columns)), np.float64)
+
+    def is_outlier(self, batch: pd.DataFrame) -> pd.Series:
+        """Boolean Series: the row is complete and scores below ``threshold_``.
+
+        :param batch: a batch holding ``columns``.
+        """
+        if not hasattr(self, "forest_"):
+            raise NotFittedError("IsolationForestOutliers.transform() called before fit()/finish_fit()")
+        matrix, complete = self._matrix(batch)
+        flags = np.zeros(len(batch), dtype=bool)
+        if self.forest_ is not None and len(matrix):
+            flags[complete] = self.forest_.score_samples(matrix) < self.threshold_
+        return pd.Series(flags, index=batch.index, dtype=bool)
+
+    def transform(self, batch: pd.DataFrame) -> BatchResult:
+        """Apply ``action`` to the rows scoring below ``threshold_``.
+
+        :param batch: a batch indexed by input position.
+        """
+        flags = self.is_outlier(batch)
+        if self.action == "drop":
+            return drop_rows(batch, flags, self.rule_name)
+        if self.action == "flag":
+            return BatchResult(data=batch.assign(**{f"{self.rule_name}{FLAG_SUFFIX}": flags}))
+        if not flags.any():
+            return BatchResult(data=batch)
+        return split_rows(batch, flags, self.rule_name, f"isolation forest score below {self.threshold_:.6g}")
