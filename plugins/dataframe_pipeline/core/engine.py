@@ -33,10 +33,17 @@ def apply_chain(transformers: Sequence[BatchTransformer], batch: pd.DataFrame) -
     return result
 
 
-def fit_chain(transformers: Sequence[BatchTransformer], batches: Callable[[], Iterator[pd.DataFrame]]) -> None:
-    """Fit each stateful transformer on the output of the ones before it, one pass each."""
+def fit_chain(
+    transformers: Sequence[BatchTransformer],
+    batches: Callable[[], Iterator[pd.DataFrame]],
+    prefitted: frozenset[int] = frozenset(),
+) -> None:
+    """Fit each stateful transformer on the output of the ones before it, one pass each.
+
+    :param prefitted: positions of transformers whose fitted state was loaded (not refitted).
+    """
     for position, transformer in enumerate(transformers):
-        if not transformer.stateful:
+        if not transformer.stateful or position in prefitted:
             continue
         before = transformers[:position]
         transformer._reset()
@@ -54,14 +61,16 @@ def run_chain(
     write_rejected: Callable[[pd.DataFrame], None],
     *,
     fit: bool = True,
+    prefitted: frozenset[int] = frozenset(),
 ) -> RowAccounting:
     """Fit (unless ``fit`` is False and the transformers are fitted already), transform and write.
 
     :param batches: a callable returning a fresh iterator over the input batches each time.
+    :param prefitted: positions of transformers fitted already (state loaded from an earlier run).
     :returns: the row accounting of the whole run.
     """
     if fit:
-        fit_chain(transformers, batches)
+        fit_chain(transformers, batches, prefitted)
     rows_in = rows_out = rows_rejected = 0
     dropped: Counter[str] = Counter()
     quarantined: Counter[str] = Counter()

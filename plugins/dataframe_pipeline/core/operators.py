@@ -141,17 +141,41 @@ class DataFrameStepOperator(BaseOperator):
 class TransformStepOperator(DataFrameStepOperator):
     """A step that streams its input through a declared chain of batch transformers.
 
+    The fitted state of the chain (imputation values, bounds, categories, scalers, PCA, ...) is
+    saved with the run as ``fitted.skops`` (skops, never pickle) beside the outputs. A later run can
+    apply it to new data instead of refitting (training and serving get the same transform):
+    ``fitted_from`` names a published version or gives the URI of a ``fitted.skops``. Transformers
+    whose state is about the rows at hand (duplicates by position) are always fitted on the new data.
+
     :param transforms: the chain, in order, as ``[{"<name>": {<params>}}, ...]``; names come from the
         operator's ``registry``. Classes are imported at run time, so DAG files stay light. (templated)
+    :param fitted_from: apply this fitted state instead of fitting: a version name published with
+        ``publish_fitted_as`` or a URI. (templated)
+    :param publish_fitted_as: also publish this run's fitted state under a version name
+        (``<storage root>/_fitted/<name>/fitted.skops``), replacing the previous one. (templated)
     """
 
-    template_fields: Sequence[str] = (*DataFrameStepOperator.template_fields, "transforms")
+    template_fields: Sequence[str] = (
+        *DataFrameStepOperator.template_fields,
+        "transforms",
+        "fitted_from",
+        "publish_fitted_as",
+    )
     #: transform name -> "module:Class"
     registry: ClassVar[dict[str, str]] = {}
 
-    def __init__(self, *, transforms: list[dict[str, dict[str, Any]]], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        transforms: list[dict[str, dict[str, Any]]],
+        fitted_from: str | None = None,
+        publish_fitted_as: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.transforms = transforms
+        self.fitted_from = fitted_from
+        self.publish_fitted_as = publish_fitted_as
 
     def validate_config(self) -> None:
         super().validate_config()
@@ -166,6 +190,12 @@ class TransformStepOperator(DataFrameStepOperator):
                 raise ConfigurationError(f"transforms[{i}]", name, f"unknown transform; known: {known}")
             if not isinstance(params, dict):
                 raise ConfigurationError(f"transforms[{i}].{name}", params, "params must be a mapping")
+        for field_name in ("fitted_from", "publish_fitted_as"):
+            value = getattr(self, field_name)
+            if value is not None and (not isinstance(value, str) or not value or value.startswith(".")):
+                raise ConfigurationError(field_name, value, "must be a version name or a URI")
+            if field_name == "publish_fitted_as" and value and "/" in value:
+                raise ConfigurationError(field_name, value, "must be a plain version name")
 
     def build_transforms(self, columns: Sequence[str] | None = None) -> list:
         """Instantiate and check the declared transformers (imports happen here, at run time)."""
@@ -189,6 +219,7 @@ class TransformStepOperator(DataFrameStepOperator):
         reader = self.open_input()
         transformers = self.build_transforms()
         self.check_transforms(transformers, list(reader.columns))
+        prefitted = self.load_fitted_state(transformers) if self.fitted_from else frozenset()
         batch_rows = self.rows_per_batch
         with self.open_output(context) as out, self.open_quarantine(context) as quarantine:
             accounting = run_chain(
@@ -196,13 +227,78 @@ class TransformStepOperator(DataFrameStepOperator):
                 lambda: reader.iter_batches(batch_rows),
                 out.write,
                 quarantine.write,
+                prefitted=prefitted,
             )
             output_ref = out.commit({"step": self.step, "transforms": self.transforms})
             quarantine_ref = quarantine.commit()
         fitted = {type(t).__name__: fitted_summary(t) for t in transformers if t.stateful}
         if fitted:
             self.log.info("fitted state: %s", json.dumps(fitted, default=str))
-        return self.report(accounting, output_ref, quarantine_ref)
+        extra = {"fitted_uri": self.save_fitted_state(context, transformers)} if fitted else {}
+        return self.report(accounting, output_ref, quarantine_ref, **extra)
+
+    # -- fitted state ----------------------------------------------------------------------------
+    def _fitted_path(self, name_or_uri: str) -> ObjectStoragePath:
+        if "://" in name_or_uri:
+            return ObjectStoragePath(name_or_uri)
+        root = ObjectStoragePath(self.storage_root or settings.storage_root())
+        return root / "_fitted" / name_or_uri / "fitted.skops"
+
+    @staticmethod
+    def _reusable(transformers: list) -> list[int]:
+        from dataframe_pipeline.core.artifacts import REUSABLE
+
+        names = set(REUSABLE)
+        return [
+            i for i, t in enumerate(transformers) if t.stateful and f"{type(t).__module__}.{type(t).__name__}" in names
+        ]
+
+    def save_fitted_state(self, context: Context, transformers: list) -> str | None:
+        """Save the reusable fitted transformers with the run (and publish them when asked)."""
+        import io
+
+        from dataframe_pipeline.core.artifacts import save_fitted
+        from dataframe_pipeline.core.dataset import write_atomic
+
+        positions = self._reusable(transformers)
+        if not positions:
+            return None
+        buffer = io.BytesIO()
+        sidecar = save_fitted([transformers[i] for i in positions], buffer)
+        sidecar["positions"] = positions
+        targets = [self.task_path(context) / "fitted.skops"]
+        if self.publish_fitted_as:
+            targets.append(self._fitted_path(self.publish_fitted_as))
+        for target in targets:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(target.fs, target.path, buffer.getvalue())
+            write_atomic(target.fs, target.path + ".json", json.dumps(sidecar, indent=1, default=str).encode())
+        self.log.info("fitted state saved: %s", ", ".join(str(t) for t in targets))
+        return str(targets[0])
+
+    def load_fitted_state(self, transformers: list) -> frozenset[int]:
+        """Put the saved fitted transformers in place of the declared ones; returns their positions."""
+        import io
+
+        from dataframe_pipeline.core.artifacts import load_fitted
+
+        path = self._fitted_path(str(self.fitted_from))
+        if not path.exists():
+            raise ConfigurationError("fitted_from", self.fitted_from, f"no fitted state at {path}")
+        loaded = load_fitted(io.BytesIO(path.read_bytes()))
+        positions = self._reusable(transformers)
+        declared = [type(transformers[i]).__name__ for i in positions]
+        saved = [type(t).__name__ for t in loaded]
+        if declared != saved:
+            raise ConfigurationError("fitted_from", self.fitted_from, f"holds {saved}, the chain declares {declared}")
+        for position, fitted in zip(positions, loaded, strict=True):
+            if fitted.get_params() != transformers[position].get_params():
+                raise ConfigurationError(
+                    "fitted_from", self.fitted_from, f"{type(fitted).__name__} was fitted with {fitted.get_params()}"
+                )
+            transformers[position] = fitted
+        self.log.info("applying fitted state from %s (not refitting %s)", path, ", ".join(saved))
+        return frozenset(positions)
 
     @staticmethod
     def check_transforms(transformers: list, columns: list[str]) -> None:

@@ -173,3 +173,37 @@ def test_suite_path_is_checked_first(tmp_path: Path) -> None:
     op = ValidateOperator(task_id="validate", input_dataset="file:///x", suite="include/expectations/none.json")
     with pytest.raises(ConfigurationError, match=r"suite='include/expectations/none\.json'"):
         op.validate_config()
+
+
+def test_fitted_state_is_saved_and_reapplied_to_new_data(tmp_path: Path) -> None:
+    lake = (tmp_path / "lake").as_uri()
+    (tmp_path / "train.csv").write_text("id,amount\n1,10\n2,20\n3,\n1,10\n")
+    (tmp_path / "serve.csv").write_text("id,amount\n7,1000\n8,\n")
+    chain = [
+        {"exact_duplicates": {}},
+        {"coerce_types": {"types": {"id": "int", "amount": "float"}}},
+        {"missing_values": {"strategies": {"amount": "mean"}}},
+    ]
+
+    def clean(csv: str, try_number: int, **kwargs) -> dict:
+        ingested = FileIngestOperator(task_id="ingest", source=str(tmp_path / csv), storage_root=lake).execute(
+            context(try_number)
+        )
+        return CleanOperator(
+            task_id="clean", input_dataset=ingested, storage_root=lake, transforms=chain, **kwargs
+        ).execute(context(try_number))
+
+    trained = clean("train.csv", 1, publish_fitted_as="orders_v1")
+    assert trained["fitted_uri"].endswith("/clean/fitted.skops")
+    assert read(trained)["amount"].tolist() == [10.0, 20.0, 15.0]
+    served = clean("serve.csv", 2, fitted_from="orders_v1")
+    # the training mean (15), not the new data's mean (1000)
+    assert read(served)["amount"].tolist() == [1000.0, 15.0]
+    refit = clean("serve.csv", 3)
+    assert read(refit)["amount"].tolist() == [1000.0, 1000.0]
+
+    chain[2] = {"missing_values": {"strategies": {"amount": "median"}}}
+    with pytest.raises(AirflowFailException, match="was fitted with"):
+        clean("serve.csv", 4, fitted_from="orders_v1")
+    with pytest.raises(AirflowFailException, match="no fitted state"):
+        clean("serve.csv", 5, fitted_from="orders_v9")
