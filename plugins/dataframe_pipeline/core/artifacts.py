@@ -40,6 +40,14 @@ REUSABLE: tuple[str, ...] = (
     "dataframe_pipeline.enrich.scaling.StandardScaler",
     "dataframe_pipeline.refine.pca.PCAProjection",
     "dataframe_pipeline.refine.svd.TruncatedSVDProjection",
+    "dataframe_pipeline.clean.outliers_more.ZScoreOutliers",
+    "dataframe_pipeline.clean.missing_more.GroupImputer",
+    "dataframe_pipeline.clean.missing_more.DropSparseColumns",
+    "dataframe_pipeline.enrich.encoders_more.OrdinalEncoder",
+    "dataframe_pipeline.enrich.encoders_more.FrequencyEncoder",
+    "dataframe_pipeline.enrich.scalers_more.MinMaxScaler",
+    "dataframe_pipeline.enrich.scalers_more.RobustScaler",
+    "dataframe_pipeline.enrich.text.TextFeatures",
 )
 #: types a fitted-state archive may hold besides skops's default-trusted ones (builtins, numpy arrays
 #: and dtypes): the reusable transformers and the containers their attributes use

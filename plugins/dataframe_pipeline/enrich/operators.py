@@ -8,12 +8,21 @@ from dataframe_pipeline.core.operators import TransformStepOperator
 
 
 class EnrichOperator(TransformStepOperator):
-    """Enrich a dataset with features: encodings and scaling.
+    """Enrich a dataset with features: encodings, scaling, date-time, geospatial, reference joins, text.
 
     ``transforms`` names::
 
-        one_hot          OneHotEncoder(columns, handle_unknown, max_categories, drop_input)
-        standard_scale   StandardScaler(columns, with_mean, with_std)
+        one_hot            OneHotEncoder(columns, handle_unknown, max_categories, drop_input)
+        ordinal            OrdinalEncoder(columns, categories, handle_unknown, unknown_value)
+        frequency          FrequencyEncoder(columns, normalize, suffix)
+        standard_scale     StandardScaler(columns, with_mean, with_std, suffix)
+        minmax_scale       MinMaxScaler(columns, feature_range, suffix)
+        robust_scale       RobustScaler(columns, quantile_range, suffix)
+        datetime_features  DateTimeFeatures(column, features, cyclical, prefix)
+        haversine          HaversineDistance(lat1, lon1, lat2, lon2, output)
+        region             CoordinatesToRegion(lat, lon, output, regions)
+        lookup             LookupJoin(reference, on, columns, prefix, how, on_missing, name)
+        text               TextFeatures(column, stop_words, stemmer, lemmatize, method, n_features, max_features, ...)
 
     :param transforms: ``[{"one_hot": {"columns": ["country"]}}, ...]`` (templated)
     """
@@ -23,4 +32,13 @@ class EnrichOperator(TransformStepOperator):
     registry: ClassVar[dict[str, str]] = {
         "one_hot": "dataframe_pipeline.enrich.encoding:OneHotEncoder",
         "standard_scale": "dataframe_pipeline.enrich.scaling:StandardScaler",
+        "ordinal": "dataframe_pipeline.enrich.encoders_more:OrdinalEncoder",
+        "frequency": "dataframe_pipeline.enrich.encoders_more:FrequencyEncoder",
+        "minmax_scale": "dataframe_pipeline.enrich.scalers_more:MinMaxScaler",
+        "robust_scale": "dataframe_pipeline.enrich.scalers_more:RobustScaler",
+        "datetime_features": "dataframe_pipeline.enrich.datetime_features:DateTimeFeatures",
+        "haversine": "dataframe_pipeline.enrich.geo:HaversineDistance",
+        "region": "dataframe_pipeline.enrich.geo:CoordinatesToRegion",
+        "lookup": "dataframe_pipeline.enrich.lookup:LookupJoin",
+        "text": "dataframe_pipeline.enrich.text:TextFeatures",
     }
