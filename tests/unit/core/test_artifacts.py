@@ -107,7 +107,9 @@ def test_round_trip_of_each_reusable_transformer(index: int) -> None:
 
 
 def test_every_reusable_class_is_covered() -> None:
-    classes = {f"{type(t).__module__}.{type(t).__qualname__}" for t in fitted_examples()}
+    from tests.unit.core.test_artifacts_more import CASES
+
+    classes = {f"{type(t).__module__}.{type(t).__qualname__}" for t in [*fitted_examples(), *CASES]}
     assert classes == set(REUSABLE)
 
 
