@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from dataframe_pipeline.core.batch import BatchResult, split_rows
+from dataframe_pipeline.core.settings import PROJECT_DIR
 from dataframe_pipeline.core.transform import BatchTransformer, NotFittedError
 from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
 
@@ -30,10 +31,13 @@ _FITTED = ("reference_data_", "reference_dtypes_", "reference_name_")
 
 
 def read_reference(source: pd.DataFrame | str | Path) -> pd.DataFrame:
-    """The reference as a DataFrame: itself, or read from a ``.parquet``/``.csv`` file."""
+    """The reference as a DataFrame: itself, or read from a ``.parquet``/``.csv`` file (a relative
+    path is under the project directory)."""
     if isinstance(source, pd.DataFrame):
         return source
     path = Path(source)
+    if not path.is_absolute():
+        path = PROJECT_DIR / path
     suffix = path.suffix.lower()
     if suffix in (".parquet", ".pq"):
         return pd.read_parquet(path)
