@@ -31,19 +31,39 @@ _FITTED = ("reference_data_", "reference_dtypes_", "reference_name_")
 
 
 def read_reference(source: pd.DataFrame | str | Path) -> pd.DataFrame:
-    """The reference as a DataFrame: itself, or read from a ``.parquet``/``.csv`` file (a relative
+    """The reference as a DataFrame: itself; a dataset written by any ingest step (its URI, e.g. from
+    the ingest task's XCom: ``file://...``, ``s3://...``); or a ``.parquet``/``.csv`` file (a relative
     path is under the project directory)."""
     if isinstance(source, pd.DataFrame):
         return source
+    text = str(source)
+    if "://" in text:
+        return _read_dataset_uri(text)
     path = Path(source)
     if not path.is_absolute():
         path = PROJECT_DIR / path
+    if path.is_dir():
+        return _read_dataset_uri(path.as_uri())
     suffix = path.suffix.lower()
     if suffix in (".parquet", ".pq"):
         return pd.read_parquet(path)
     if suffix == ".csv":
         return pd.read_csv(path)
-    raise ConfigurationError("reference", str(source), "must be a DataFrame or a .parquet or .csv file")
+    raise ConfigurationError(
+        "reference", str(source), "must be a DataFrame, a dataset URI or directory, or a .parquet or .csv file"
+    )
+
+
+def _read_dataset_uri(uri: str) -> pd.DataFrame:
+    """A committed pipeline dataset (manifest) or any Parquet file or folder, through fsspec."""
+    import fsspec
+
+    from dataframe_pipeline.core.dataset import MANIFEST, DatasetReader
+
+    fs, path = fsspec.core.url_to_fs(uri)
+    if fs.exists(f"{path.rstrip('/')}/{MANIFEST}"):
+        return DatasetReader(fs, path, uri=uri).read_pandas().reset_index(drop=True)
+    return pd.read_parquet(path, filesystem=fs)
 
 
 def _stable_dtypes(frame: pd.DataFrame) -> pd.DataFrame:

@@ -142,3 +142,19 @@ def test_fitted_join_saves_with_skops_without_the_dataframe(airports, flights) -
     loaded = skops.io.loads(data, trusted=skops.io.get_untrusted_types(data=data))
     assert loaded.reference is None
     assert_frame_equal(loaded.transform(flights).data, expected)
+
+
+def test_reference_from_a_dataset_written_by_an_ingest_step(tmp_path) -> None:
+    import fsspec
+
+    from dataframe_pipeline.core.dataset import DatasetWriter
+    from dataframe_pipeline.enrich.lookup import read_reference
+
+    with DatasetWriter(fsspec.filesystem("file"), str(tmp_path / "airports" / "output")) as writer:
+        writer.write(pd.DataFrame({"faa": ["EWR", "JFK"], "name": ["Newark", "Kennedy"]}))
+        writer.write(pd.DataFrame({"faa": ["LGA"], "name": ["La Guardia"]}))
+        ref = writer.commit()
+    for source in (ref.uri if "://" in ref.uri else f"file://{ref.uri}", str(tmp_path / "airports" / "output")):
+        frame = read_reference(source)
+        assert frame["faa"].tolist() == ["EWR", "JFK", "LGA"]
+        assert list(frame.index) == [0, 1, 2]
