@@ -14,25 +14,13 @@ from typing import ClassVar
 import pandas as pd
 
 from dataframe_pipeline.core.batch import BatchResult, split_rows
+from dataframe_pipeline.core.columns import check_names as _check_names
+from dataframe_pipeline.core.columns import require as _require
 from dataframe_pipeline.core.transform import BatchTransformer
 from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
 
 CASES = (None, "lower", "upper")
 UNICODE_FORMS = (None, "NFC", "NFKC")
-
-
-def _check_names(field: str, value: object, columns: Sequence[str] | None) -> None:
-    if isinstance(value, str) or not isinstance(value, Sequence) or not value:
-        raise ConfigurationError(field, value, "must be a non-empty list of column names")
-    for name in value:
-        if columns is not None and name not in columns:
-            raise ConfigurationError(field, name, f"not a column of the input {list(columns)}")
-
-
-def _require(owner: str, batch: pd.DataFrame, names: Sequence[str]) -> None:
-    absent = [c for c in names if c not in batch.columns]
-    if absent:
-        raise DataContractError(f"{owner}: columns {absent} are not in the batch {list(batch.columns)}")
 
 
 def _strip_accents(text: str) -> str:

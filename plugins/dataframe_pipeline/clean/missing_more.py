@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -23,34 +22,20 @@ import pandas as pd
 
 from dataframe_pipeline.clean.missing import _as_float, _new_accumulator, _python_scalar
 from dataframe_pipeline.core.batch import BatchResult, drop_rows
+from dataframe_pipeline.core.columns import check_names as _check_names
+from dataframe_pipeline.core.columns import check_present as _check_present
+from dataframe_pipeline.core.columns import require as _require
 from dataframe_pipeline.core.transform import BatchTransformer, NotFittedError
 from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import Self
 
 GROUP_STRATEGIES = ("mean", "median", "most_frequent")
 FALLBACKS = ("global", None)
 FILL_METHODS = ("ffill", "bfill")
 INTERPOLATION_METHODS = ("linear", "time")
-
-
-def _check_names(field: str, value: object, columns: Sequence[str] | None) -> None:
-    if isinstance(value, str) or not isinstance(value, Sequence) or not value:
-        raise ConfigurationError(field, value, "must be a non-empty list of column names")
-    _check_present(field, value, columns)
-
-
-def _check_present(field: str, names: Sequence[str], columns: Sequence[str] | None) -> None:
-    for name in names:
-        if columns is not None and name not in columns:
-            raise ConfigurationError(field, name, f"not a column of the input {list(columns)}")
-
-
-def _require(owner: str, batch: pd.DataFrame, names: Sequence[str]) -> None:
-    absent = [c for c in names if c not in batch.columns]
-    if absent:
-        raise DataContractError(f"{owner}: columns {absent} are not in the batch {list(batch.columns)}")
 
 
 def _key_tuples(frame: pd.DataFrame) -> list[tuple[Any, ...]]:

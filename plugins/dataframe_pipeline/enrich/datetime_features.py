@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 
 from dataframe_pipeline.core.batch import BatchResult
+from dataframe_pipeline.core.columns import require_columns
 from dataframe_pipeline.core.transform import BatchTransformer
-from dataframe_pipeline.enrich.encoding import require_columns
 from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
 
 if TYPE_CHECKING:

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from dataframe_pipeline.core.batch import BatchResult, split_rows
+from dataframe_pipeline.core.columns import check_column_list, require_columns
 from dataframe_pipeline.core.transform import BatchTransformer, NotFittedError
 from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
 
@@ -32,25 +33,6 @@ _FITTED = ("categories_", "infrequent_categories_", "category_counts_", "output_
 def safe_name(text: str) -> str:
     """Make category text usable in a column name: every character outside ``[A-Za-z0-9_]`` becomes ``_``."""
     return _UNSAFE.sub("_", text)
-
-
-def check_column_list(value: object, columns: Sequence[str] | None, field: str = "columns") -> None:
-    """Raise ``ConfigurationError`` unless ``value`` is a non-empty list of distinct names found in ``columns``."""
-    if not isinstance(value, list | tuple) or not value or not all(isinstance(c, str) for c in value):
-        raise ConfigurationError(field, value, "must be a non-empty list of column names")
-    if len(set(value)) != len(value):
-        raise ConfigurationError(field, value, "names a column more than once")
-    if columns is not None:
-        missing = [c for c in value if c not in columns]
-        if missing:
-            raise ConfigurationError(field, value, f"not in the input columns {list(columns)}: {missing}")
-
-
-def require_columns(batch: pd.DataFrame, columns: Sequence[str], who: str) -> None:
-    """Raise ``DataContractError`` when ``batch`` lacks one of ``columns``."""
-    missing = [c for c in columns if c not in batch.columns]
-    if missing:
-        raise DataContractError(f"{who}: input lacks column(s) {missing}; it has {list(batch.columns)}")
 
 
 def _as_text(values: pd.Series) -> pd.Series:

@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from dataframe_pipeline.core.batch import BatchResult
+from dataframe_pipeline.core.columns import check_column_list, require_columns
 from dataframe_pipeline.core.transform import BatchTransformer
-from dataframe_pipeline.enrich.encoding import check_column_list, require_columns
 from dataframe_pipeline.enrich.scaling import _as_float
 from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
 

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from dataframe_pipeline.core.batch import BatchResult
+from dataframe_pipeline.core.columns import check_column_list, require_columns
 from dataframe_pipeline.core.transform import BatchTransformer, NotFittedError
-from dataframe_pipeline.enrich.encoding import check_column_list, require_columns
 from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
 
 if TYPE_CHECKING:

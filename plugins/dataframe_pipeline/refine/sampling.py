@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 
 from dataframe_pipeline.core.batch import BatchResult, drop_rows
+from dataframe_pipeline.core.columns import require_columns
 from dataframe_pipeline.core.transform import BatchTransformer, NotFittedError
-from dataframe_pipeline.enrich.encoding import require_columns
 from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
 
 if TYPE_CHECKING:

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from dataframe_pipeline.core.batch import BatchResult, split_rows
+from dataframe_pipeline.core.columns import check_column_list, require_columns
 from dataframe_pipeline.core.transform import BatchTransformer, NotFittedError
-from dataframe_pipeline.enrich.encoding import check_column_list, require_columns
 from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
 from dataframe_pipeline.refine.pca import _fix_signs, _matrix, _reasons, project
 from dataframe_pipeline.refine.sampling import row_keys

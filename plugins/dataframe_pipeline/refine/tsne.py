@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from dataframe_pipeline.enrich.encoding import check_column_list, require_columns
+from dataframe_pipeline.core.columns import check_column_list, require_columns
 from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
 from dataframe_pipeline.refine.pca import _matrix
 from dataframe_pipeline.refine.sampling import row_keys
