@@ -221,16 +221,21 @@ class TransformStepOperator(DataFrameStepOperator):
         self.check_transforms(transformers, list(reader.columns))
         prefitted = self.load_fitted_state(transformers) if self.fitted_from else frozenset()
         batch_rows = self.rows_per_batch
-        with self.open_output(context) as out, self.open_quarantine(context) as quarantine:
-            accounting = run_chain(
-                transformers,
-                lambda: reader.iter_batches(batch_rows),
-                out.write,
-                quarantine.write,
-                prefitted=prefitted,
-            )
-            output_ref = out.commit({"step": self.step, "transforms": self.transforms})
-            quarantine_ref = quarantine.commit()
+        scratch = ScratchSpace(self.task_path(context) / "_scratch", batch_rows)
+        try:
+            with self.open_output(context) as out, self.open_quarantine(context) as quarantine:
+                accounting = run_chain(
+                    transformers,
+                    lambda: reader.iter_batches(batch_rows),
+                    out.write,
+                    quarantine.write,
+                    prefitted=prefitted,
+                    scratch=scratch.new,
+                )
+                output_ref = out.commit({"step": self.step, "transforms": self.transforms})
+                quarantine_ref = quarantine.commit()
+        finally:
+            scratch.remove()
         fitted = {type(t).__name__: fitted_summary(t) for t in transformers if t.stateful}
         if fitted:
             self.log.info("fitted state: %s", json.dumps(fitted, default=str))
@@ -312,6 +317,46 @@ class TransformStepOperator(DataFrameStepOperator):
             transformer.check_params(known)
             if known is not None:
                 known = None if transformer.dynamic_features else list(transformer.get_feature_names_out(known))
+
+
+class ScratchSpace:
+    """Checkpoints of a transform chain: Parquet datasets under the task's ``_scratch`` folder that
+    keep each row's input position, removed when the task ends."""
+
+    POSITION = "__input_position"
+
+    def __init__(self, root: ObjectStoragePath, batch_rows: int) -> None:
+        self.root = root
+        self.batch_rows = batch_rows
+        self.count = 0
+
+    def new(self) -> Any:
+        from dataframe_pipeline.core.dataset import DatasetReader, DatasetWriter
+
+        self.count += 1
+        path = self.root / f"checkpoint-{self.count}"
+        writer = DatasetWriter(path.fs, path.path, uri=str(path))
+        position, batch_rows = self.POSITION, self.batch_rows
+
+        class _Checkpoint:
+            def write(self, batch: Any) -> None:
+                writer.write(batch.assign(**{position: batch.index.to_numpy()}))
+
+            def finish(self) -> Any:
+                writer.commit()
+                reader = DatasetReader(path.fs, path.path)
+
+                def batches() -> Any:
+                    for frame in reader.iter_batches(batch_rows):
+                        yield frame.set_index(position, drop=True).rename_axis(None)
+
+                return batches
+
+        return _Checkpoint()
+
+    def remove(self) -> None:
+        if self.count and self.root.exists():
+            self.root.fs.rm(self.root.path, recursive=True)
 
 
 def fitted_summary(transformer: Any) -> dict[str, Any]:

@@ -124,3 +124,57 @@ def test_summary_lists_quarantine_rules() -> None:
     acct = RowAccounting(5, 3, 2, {}, {"type_coercion": 1, "iqr_outlier": 1})
     assert acct.summary().endswith("quarantined by rule: iqr_outlier=1, type_coercion=1")
     assert acct.as_dict()["quarantined_by_rule"] == {"iqr_outlier": 1, "type_coercion": 1}
+
+
+class MemoryScratch:
+    """A checkpoint kept in memory (the operator uses a Parquet dataset)."""
+
+    made = 0
+
+    def __init__(self) -> None:
+        type(self).made += 1
+        self.parts: list[pd.DataFrame] = []
+
+    def write(self, batch: pd.DataFrame) -> None:
+        self.parts.append(batch.copy())
+
+    def finish(self):
+        return lambda: iter(list(self.parts))
+
+
+class CountingStateless(BatchTransformer):
+    calls = 0
+
+    def transform(self, batch: pd.DataFrame) -> BatchResult:
+        type(self).calls += len(batch)
+        return split_rows(batch, batch["x"] > 50, "big", "x > 50")
+
+
+@pytest.mark.parametrize("size", [1, 2, 100])
+def test_checkpoints_give_the_same_result_and_run_stateless_work_once(size: int) -> None:
+    df = pd.DataFrame({"x": [-5.0, 10.0, 20.0, 99.0, 30.0, -1.0]})
+
+    def run(scratch):
+        CountingStateless.calls = 0
+        out, rejected = [], []
+        chain = [DropNegative(), CountingStateless(), CenterByMean(), CenterByMean()]
+        acct = run_chain(chain, batches_of(df, size), out.append, rejected.append, scratch=scratch)
+        return pd.concat(out), pd.concat([r for r in rejected if len(r)]), acct, CountingStateless.calls
+
+    plain = run(None)
+    MemoryScratch.made = 0
+    checked = run(MemoryScratch)
+    pd.testing.assert_frame_equal(checked[0], plain[0])
+    pd.testing.assert_frame_equal(checked[1], plain[1])
+    assert checked[2] == plain[2] == RowAccounting(6, 3, 1, {"negative": 2}, {"big": 1})
+    assert MemoryScratch.made == 1  # only the pass whose prefix holds stateless work is checkpointed
+    assert plain[3] == 3 * 4  # 4 rows reach it, in 2 fit passes and the final one
+    assert checked[3] == 4  # once
+
+
+def test_checkpoint_without_stateful_transformers_is_a_plain_run() -> None:
+    df = pd.DataFrame({"x": [1.0, 60.0]})
+    MemoryScratch.made = 0
+    acct = run_chain([CountingStateless()], batches_of(df, 1), lambda d: None, lambda r: None, scratch=MemoryScratch)
+    assert acct == RowAccounting(2, 1, 1, {}, {"big": 1})
+    assert MemoryScratch.made == 0
