@@ -17,7 +17,7 @@ import pandas as pd
 from dataframe_pipeline.core.batch import BatchResult
 from dataframe_pipeline.core.columns import check_column_list, require_columns
 from dataframe_pipeline.core.transform import BatchTransformer, NotFittedError
-from dataframe_pipeline.enrich.scaling import _as_float
+from dataframe_pipeline.enrich.scaling import SuffixedOutput, _as_float
 from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ def _check_pair(field: str, value: object, low: float, high: float) -> tuple[flo
     return float(value[0]), float(value[1])  # type: ignore[index]
 
 
-class _ColumnScaler(BatchTransformer):
+class _ColumnScaler(SuffixedOutput, BatchTransformer):
     """Shared parts: params ``columns`` and ``suffix``, output names, finite float input."""
 
     stateful = True
@@ -50,17 +50,9 @@ class _ColumnScaler(BatchTransformer):
     columns: list[str]
     suffix: str | None
 
-    def _check_suffix(self, columns: Sequence[str] | None) -> None:
+    def _check_columns_and_suffix(self, columns: Sequence[str] | None) -> None:
         check_column_list(self.columns, columns)
-        if self.suffix is not None and (not isinstance(self.suffix, str) or not self.suffix):
-            raise ConfigurationError("suffix", self.suffix, "must be a non-empty string or None")
-
-    def _output_name(self, col: str) -> str:
-        return f"{col}{self.suffix}" if self.suffix else col
-
-    def get_feature_names_out(self, input_features: Sequence[str]) -> list[str]:
-        names = list(input_features)
-        return names + [self._output_name(c) for c in self.columns if self._output_name(c) not in names]
+        self._check_suffix()
 
     def _forget(self) -> None:
         for name in self._fitted:
@@ -117,7 +109,7 @@ class MinMaxScaler(_ColumnScaler):
 
     def check_params(self, columns: Sequence[str] | None = None) -> None:
         """Raise ``ConfigurationError`` naming the bad field and value; ``columns`` is the input schema."""
-        self._check_suffix(columns)
+        self._check_columns_and_suffix(columns)
         _check_pair("feature_range", self.feature_range, -math.inf, math.inf)
 
     def _reset(self) -> None:
@@ -187,7 +179,7 @@ class RobustScaler(_ColumnScaler):
 
     def check_params(self, columns: Sequence[str] | None = None) -> None:
         """Raise ``ConfigurationError`` naming the bad field and value; ``columns`` is the input schema."""
-        self._check_suffix(columns)
+        self._check_columns_and_suffix(columns)
         _check_pair("quantile_range", self.quantile_range, 0.0, 100.0)
 
     def _reset(self) -> None:

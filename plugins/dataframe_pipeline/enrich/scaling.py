@@ -70,7 +70,25 @@ def _is_constant(var: float, mean: float, n: int) -> bool:
     return var <= n * _EPS * var + (n * mean * _EPS) ** 2
 
 
-class StandardScaler(BatchTransformer):
+class SuffixedOutput:
+    """Scalers that write ``<column><suffix>`` next to the input, or replace it without a suffix."""
+
+    columns: list[str]
+    suffix: str | None
+
+    def _check_suffix(self) -> None:
+        if self.suffix is not None and (not isinstance(self.suffix, str) or not self.suffix):
+            raise ConfigurationError("suffix", self.suffix, "must be a non-empty string or None")
+
+    def _output_name(self, col: str) -> str:
+        return f"{col}{self.suffix}" if self.suffix else col
+
+    def get_feature_names_out(self, input_features: Sequence[str]) -> list[str]:
+        names = list(input_features)
+        return names + [self._output_name(c) for c in self.columns if self._output_name(c) not in names]
+
+
+class StandardScaler(SuffixedOutput, BatchTransformer):
     """Scale each column of ``columns`` to ``(x - mean_) / scale_`` as float64.
 
     The result replaces the column, or, with ``suffix``, goes to a new column ``<column><suffix>``
@@ -105,15 +123,7 @@ class StandardScaler(BatchTransformer):
         for field in ("with_mean", "with_std"):
             if not isinstance(getattr(self, field), bool):
                 raise ConfigurationError(field, getattr(self, field), "must be True or False")
-        if self.suffix is not None and (not isinstance(self.suffix, str) or not self.suffix):
-            raise ConfigurationError("suffix", self.suffix, "must be a non-empty string or None")
-
-    def _output_name(self, col: str) -> str:
-        return f"{col}{self.suffix}" if self.suffix else col
-
-    def get_feature_names_out(self, input_features: Sequence[str]) -> list[str]:
-        names = list(input_features)
-        return names + [self._output_name(c) for c in self.columns if self._output_name(c) not in names]
+        self._check_suffix()
 
     def _reset(self) -> None:
         self._moments: dict[str, Moments] | None = None

@@ -91,7 +91,33 @@ def project(matrix: np.ndarray, mean: np.ndarray, components: np.ndarray) -> np.
     return out
 
 
-class PCAProjection(BatchTransformer):
+class ComponentOutputs:
+    """Projections that add ``<prefix>1..<prefix>K`` and keep or drop their input columns."""
+
+    columns: list[str]
+    n_components: int
+    prefix: str
+    keep_input: bool
+
+    def _check_outputs(self, columns: Sequence[str] | None) -> None:
+        if columns is not None:
+            clashes = sorted(set(self._passthrough(columns)) & set(self.output_names()))
+            if clashes:
+                raise ConfigurationError("prefix", self.prefix, f"output columns {clashes} already exist")
+
+    def output_names(self) -> list[str]:
+        """The new columns: ``<prefix>1`` .. ``<prefix>K``."""
+        return [f"{self.prefix}{i}" for i in range(1, self.n_components + 1)]
+
+    def _passthrough(self, input_features: Sequence[str]) -> list[str]:
+        return [c for c in input_features if self.keep_input or c not in self.columns]
+
+    def get_feature_names_out(self, input_features: Sequence[str]) -> list[str]:
+        """Input columns (less ``columns`` unless ``keep_input``) followed by the components."""
+        return self._passthrough(input_features) + self.output_names()
+
+
+class PCAProjection(ComponentOutputs, BatchTransformer):
     """Add the first ``n_components`` principal components of ``columns`` as ``<prefix>1..<prefix>K``.
 
     Rows with a null (or infinite) value in ``columns`` are skipped by the fit and quarantined by
@@ -144,21 +170,7 @@ class PCAProjection(BatchTransformer):
             raise ConfigurationError("solver", self.solver, f"must be one of {list(SOLVERS)}")
         if self.batch_size is not None and not _is_count(self.batch_size, self.n_components):
             raise ConfigurationError("batch_size", self.batch_size, "must be None or an integer >= n_components")
-        if columns is not None:
-            clashes = sorted(set(self._passthrough(columns)) & set(self.output_names()))
-            if clashes:
-                raise ConfigurationError("prefix", self.prefix, f"output columns {clashes} already exist")
-
-    def output_names(self) -> list[str]:
-        """The new columns: ``<prefix>1`` .. ``<prefix>K``."""
-        return [f"{self.prefix}{i}" for i in range(1, self.n_components + 1)]
-
-    def _passthrough(self, input_features: Sequence[str]) -> list[str]:
-        return [c for c in input_features if self.keep_input or c not in self.columns]
-
-    def get_feature_names_out(self, input_features: Sequence[str]) -> list[str]:
-        """Input columns (less ``columns`` unless ``keep_input``) followed by the components."""
-        return self._passthrough(input_features) + self.output_names()
+        self._check_outputs(columns)
 
     def chunk_size(self) -> int:
         """Complete rows per IncrementalPCA step."""

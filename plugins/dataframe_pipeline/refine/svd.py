@@ -21,7 +21,7 @@ from dataframe_pipeline.core.batch import BatchResult, split_rows
 from dataframe_pipeline.core.columns import check_column_list, require_columns
 from dataframe_pipeline.core.transform import BatchTransformer, NotFittedError
 from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
-from dataframe_pipeline.refine.pca import _fix_signs, _matrix, _reasons, project
+from dataframe_pipeline.refine.pca import ComponentOutputs, _fix_signs, _matrix, _reasons, project
 from dataframe_pipeline.refine.sampling import row_keys
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ def _positions(batch: pd.DataFrame, who: str) -> np.ndarray:
     return index.to_numpy(dtype=np.int64)
 
 
-class TruncatedSVDProjection(BatchTransformer):
+class TruncatedSVDProjection(ComponentOutputs, BatchTransformer):
     """Add ``n_components`` truncated-SVD projections of ``columns`` as ``<prefix>1..<prefix>K``.
 
     Rows with a null or infinite value in ``columns`` are left out of the fit and quarantined by
@@ -98,21 +98,7 @@ class TruncatedSVDProjection(BatchTransformer):
             raise ConfigurationError("random_state", self.random_state, "must be an integer >= 0")
         if not isinstance(self.keep_input, bool):
             raise ConfigurationError("keep_input", self.keep_input, "must be True or False")
-        if columns is not None:
-            clashes = sorted(set(self._passthrough(columns)) & set(self.output_names()))
-            if clashes:
-                raise ConfigurationError("prefix", self.prefix, f"output columns {clashes} already exist")
-
-    def output_names(self) -> list[str]:
-        """The new columns: ``<prefix>1`` .. ``<prefix>K``."""
-        return [f"{self.prefix}{i}" for i in range(1, self.n_components + 1)]
-
-    def _passthrough(self, input_features: Sequence[str]) -> list[str]:
-        return [c for c in input_features if self.keep_input or c not in self.columns]
-
-    def get_feature_names_out(self, input_features: Sequence[str]) -> list[str]:
-        """Input columns (less ``columns`` unless ``keep_input``) followed by the components."""
-        return self._passthrough(input_features) + self.output_names()
+        self._check_outputs(columns)
 
     def _reset(self) -> None:
         width = len(self.columns) if isinstance(self.columns, list | tuple) else 0
