@@ -289,10 +289,15 @@ class DatasetWriter:
             self.abort()
 
 
+def is_local(fs: AbstractFileSystem) -> bool:
+    """A local filesystem (renames are atomic), as opposed to an object store."""
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    return protocol in ("file", "local")
+
+
 def write_atomic(fs: AbstractFileSystem, path: str, data: bytes) -> None:
     """Write a small file so readers see the old or the new content, never a mix."""
-    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-    if protocol in ("file", "local"):
+    if is_local(fs):
         tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
         with fs.open(tmp, "wb") as fh:
             fh.write(data)

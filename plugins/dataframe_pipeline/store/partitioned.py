@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dataframe_pipeline.core.dataset import MANIFEST, HashingFile, schema_to_columns, to_arrow, write_atomic
+from dataframe_pipeline.core.dataset import MANIFEST, HashingFile, is_local, schema_to_columns, to_arrow, write_atomic
 from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
 
 if TYPE_CHECKING:
@@ -32,11 +32,6 @@ if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
 log = logging.getLogger(__name__)
-
-
-def _is_local(fs: AbstractFileSystem) -> bool:
-    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-    return protocol in ("file", "local")
 
 
 def _move_tree(fs: AbstractFileSystem, src: str, dst: str) -> None:
@@ -159,7 +154,7 @@ class PartitionedParquetWriter:
 
     def _swap(self) -> None:
         exists = self.fs.exists(self.final_path)
-        if _is_local(self.fs):
+        if is_local(self.fs):
             trash = f"{self.staging_path}.old"
             if exists:
                 self.fs.mv(self.final_path, trash, recursive=True)
