@@ -68,47 +68,28 @@ def apply_chain(transformers: Sequence[BatchTransformer], batch: pd.DataFrame) -
     return result
 
 
-def fit_chain(
-    transformers: Sequence[BatchTransformer],
-    batches: Callable[[], Iterator[pd.DataFrame]],
-    prefitted: frozenset[int] = frozenset(),
-) -> None:
-    """Fit each stateful transformer on the output of the ones before it, one pass each.
-
-    :param prefitted: positions of transformers whose fitted state was loaded (not refitted).
-    """
-    for position, transformer in enumerate(transformers):
-        if not transformer.stateful or position in prefitted:
-            continue
-        before = transformers[:position]
-        transformer._reset()
-        for batch in batches():
-            data = apply_chain(before, batch).data if before else batch
-            transformer.partial_fit(data)
-        transformer.finish_fit()
-        log.info("fitted %s", transformer)
-
-
 def _to_fit(transformers: Sequence[BatchTransformer], prefitted: frozenset[int]) -> list[int]:
     return [i for i, t in enumerate(transformers) if t.stateful and i not in prefitted]
 
 
-def _checkpointed_fit(
+def fit_chain(
     transformers: Sequence[BatchTransformer],
     batches: Callable[[], Iterator[pd.DataFrame]],
     *,
     prefitted: frozenset[int],
-    scratch: Callable[[], Scratch],
+    scratch: Callable[[], Scratch] | None,
     write_rejected: Callable[[pd.DataFrame], None],
     tally: _Tally,
 ) -> tuple[Callable[[], Iterator[pd.DataFrame]], int]:
-    """Fit with checkpoints; returns the source of the last pass and the transformers it still needs."""
+    """Fit each stateful transformer (but the ``prefitted`` ones) on the output of those before it,
+    one pass each, checkpointing when a ``scratch`` is given; returns the source of the last pass
+    and the position of the first transformer it still has to apply."""
     source, start = batches, 0
     for position in _to_fit(transformers, prefitted):
         prefix = transformers[start:position]
         transformer = transformers[position]
         transformer._reset()
-        checkpoint = scratch() if any(not t.stateful for t in prefix) else None
+        checkpoint = scratch() if scratch is not None and any(not t.stateful for t in prefix) else None
         for batch in source():
             if start == 0 and checkpoint is not None:
                 tally.rows_in += len(batch)
@@ -144,12 +125,10 @@ def run_chain(
     """
     tally = _Tally()
     source, start = batches, 0
-    if fit and scratch is not None:
-        source, start = _checkpointed_fit(
+    if fit:
+        source, start = fit_chain(
             transformers, batches, prefitted=prefitted, scratch=scratch, write_rejected=write_rejected, tally=tally
         )
-    elif fit:
-        fit_chain(transformers, batches, prefitted)
     for batch in source():
         if start == 0:
             tally.rows_in += len(batch)
