@@ -82,10 +82,10 @@ class QuarantineWriter:
         if len(rejected):
             self.writer.write(quarantine_table(self.step, rejected))
 
-    def write_table(self, table: pa.Table) -> None:
-        """Write rows already in the quarantine schema (e.g. malformed source lines)."""
-        if table.num_rows:
-            self.writer.write(table)
+    def write_source(self, rule: str, reason: str, source: str) -> None:
+        """Quarantine a whole source (a file that could not be read at all), with no record."""
+        row = {"step": [self.step], "rule": [rule], "reason": [reason], "source": [source]}
+        self.writer.write(pa.table({**row, "input_position": [None], "record": [None]}, schema=QUARANTINE_SCHEMA))
 
     @property
     def rows(self) -> int:

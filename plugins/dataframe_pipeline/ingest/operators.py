@@ -104,8 +104,8 @@ class IngestOperatorBase(DataFrameStepOperator):
         return shape_batches(batches, self.shaping_spec())
 
 
-#: errors that condemn a whole file (it goes to quarantine whole; the other files go on)
-WHOLE_FILE_ERRORS = ("EmptySourceError", "SourceDecodeError", "MalformedSourceError", "UnsafeArchiveMemberError")
+#: quarantine rule of a whole file, by the data-contract error that condemned it
+WHOLE_FILE_RULES = {"SourceDecodeError": "undecodable_file", "EmptySourceError": "empty_file"}
 
 
 class FileIngestOperator(IngestOperatorBase):
@@ -226,12 +226,10 @@ class FileIngestOperator(IngestOperatorBase):
             with file.fs.open(file.path, "rb") as fh:
                 for batch in self.shaped(read_source(fh, source, fmt)):
                     file_tally.add(batch, out, quarantine)
-        except Exception as err:
-            if type(err).__name__ not in WHOLE_FILE_ERRORS and not _is_contract_error(err):
-                raise
+        except DataContractError as err:  # empty, undecodable, malformed as a whole, wrong columns
             out.rollback_group(marks[0])
             quarantine.writer.rollback_group(marks[1])
-            quarantine.write_table(self._file_quarantine_row(source, err))
+            quarantine.write_source(WHOLE_FILE_RULES.get(type(err).__name__, "malformed_file"), str(err), source)
             tally.unreadable.append({"file": source, "reason": str(err)})
             return
         tally.merge(file_tally)
@@ -249,28 +247,6 @@ class FileIngestOperator(IngestOperatorBase):
 
         types = fmt.arrow_types()
         return {c: types.get(c, pa.string()) for c in fmt.columns}
-
-    def _file_quarantine_row(self, source: str, err: Exception) -> Any:
-        import pyarrow as pa
-
-        from dataframe_pipeline.core.quarantine import QUARANTINE_SCHEMA
-
-        rules = {"SourceDecodeError": "undecodable_file", "EmptySourceError": "empty_file"}
-        return pa.table(
-            {
-                "step": [self.step],
-                "rule": [rules.get(type(err).__name__, "malformed_file")],
-                "reason": [str(err)],
-                "source": [source],
-                "input_position": [None],
-                "record": [None],
-            },
-            schema=QUARANTINE_SCHEMA,
-        )
-
-
-def _is_contract_error(err: Exception) -> bool:
-    return isinstance(err, DataContractError) and not isinstance(err, ConfigurationError)
 
 
 class _SourceIngestOperator(IngestOperatorBase):
