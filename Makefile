@@ -3,7 +3,8 @@ SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
+# The stamp changes with the pinned requirements and with the install recipe's version (bump -v2 when it changes).
+STAMP := $(VENV)/.installed-v2-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 export AIRFLOW_PORT ?= 8080
 
 .PHONY: help venv run stop status test test-unit test-e2e bench lint format lock clean
@@ -14,7 +15,7 @@ help:  ## list the targets
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.txt -r requirements-dev.txt
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -r requirements.txt -r requirements-dev.txt
 	@rm -f $(VENV)/.installed-* && touch $@
 
 venv: $(STAMP)  ## create .venv and install the pinned requirements
