@@ -15,9 +15,11 @@ archive as ``<path>.json``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
+import threading
 import zipfile
 from importlib import metadata
 from pathlib import Path
@@ -110,6 +112,23 @@ def describe(transformers: Iterable[BatchTransformer]) -> dict[str, Any]:
             for t in transformers
         ],
     }
+
+
+def preload_skops() -> threading.Thread:
+    """Import skops in a background thread and return the thread.
+
+    Importing ``skops.io`` takes one to two seconds (it imports every scikit-learn estimator and
+    walks the loaded modules to list trusted types). A step that will save fitted state starts the
+    import when it starts, so it overlaps the data passes instead of following them.
+    """
+
+    def load() -> None:
+        with contextlib.suppress(ImportError):  # surfaces again, with its message, in save_fitted
+            import skops.io  # noqa: F401
+
+    thread = threading.Thread(target=load, name="preload-skops", daemon=True)
+    thread.start()
+    return thread
 
 
 def save_fitted(transformers: list[BatchTransformer], path_or_fileobj: str | os.PathLike[str] | IO[bytes]) -> dict:

@@ -219,6 +219,10 @@ class TransformStepOperator(DataFrameStepOperator):
         reader = self.open_input()
         transformers = self.build_transforms()
         self.check_transforms(transformers, list(reader.columns))
+        if self._reusable(transformers):
+            from dataframe_pipeline.core.artifacts import preload_skops
+
+            preload_skops()
         prefitted = self.load_fitted_state(transformers) if self.fitted_from else frozenset()
         batch_rows = self.rows_per_batch
         scratch = ScratchSpace(self.task_path(context) / "_scratch", batch_rows)

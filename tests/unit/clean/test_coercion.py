@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from dataframe_pipeline.clean.coercion import TypeCoercion, TypeSpec, convert, parse_spec
+from dataframe_pipeline.clean.coercion import (
+    _EMAIL_RE,
+    _EMAIL_RE2,
+    TypeCoercion,
+    TypeSpec,
+    convert,
+    fullmatch,
+    parse_spec,
+)
 from dataframe_pipeline.core.transform import NotFittedError
 from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
 
@@ -366,3 +377,26 @@ def test_check_params_rejects(params: dict, field: str, value: object) -> None:
         TypeCoercion(**params).check_params(["a", "b"])
     assert error.value.field == field
     assert error.value.value == value
+
+
+# Characters Python's re counts as whitespace and RE2's \s does not, and near misses.
+_TRICKY = "ab.@ \t\n\x0b\x0c\r\x1c\x1f\x85\xa0\u1680\u2000\u2028\u2029\u202f\u3000\u200bé"
+
+
+_PART = st.text(alphabet=_TRICKY, min_size=1, max_size=4)
+_ADDRESS_LIKE = st.builds(lambda a, b, c: f"{a}@{b}.{c}", _PART, _PART, _PART)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_ADDRESS_LIKE | st.text(alphabet=_TRICKY, max_size=12), min_size=1, max_size=20))
+def test_email_arrow_regex_agrees_with_python_re(values: list[str]) -> None:
+    """The RE2 spelling of the e-mail pattern accepts exactly what Python's re accepts."""
+    arrow_backed = pd.Series(values, dtype="str")
+    python_side = [re.fullmatch(_EMAIL_RE, v) is not None for v in values]
+    assert fullmatch(arrow_backed, _EMAIL_RE, _EMAIL_RE2).tolist() == python_side
+    assert fullmatch(arrow_backed.astype(object), _EMAIL_RE, _EMAIL_RE2).tolist() == python_side
+
+
+def test_fullmatch_of_nulls_is_false() -> None:
+    values = pd.Series(["a@b.c", None], dtype="str")
+    assert fullmatch(values, _EMAIL_RE, _EMAIL_RE2).tolist() == [True, False]

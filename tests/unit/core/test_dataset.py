@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import fsspec
 import pandas as pd
 import pyarrow as pa
 import pytest
 
-from dataframe_pipeline.core.dataset import DatasetReader, DatasetWriter
+from dataframe_pipeline.core.dataset import DatasetReader, DatasetWriter, prefetch
 from dataframe_pipeline.exceptions import DataContractError, DatasetNotFoundError
 
 
@@ -139,3 +140,54 @@ def test_a_group_of_writes_can_be_rolled_back_without_touching_the_rest(fs, tmp_
     assert out["id"].tolist() == [0, 1, 2, 100]
     files = sorted(p.name for p in next((tmp_path / "ds").glob("attempt=*")).iterdir())
     assert len(files) == 3  # 2 + 1 rows of the first write, then the last group
+
+
+def test_a_background_write_error_surfaces_at_the_next_call_and_nothing_is_committed(fs, tmp_path) -> None:
+    path = str(tmp_path / "ds")
+    # the cast to int64 fails in the writer thread; it surfaces at commit() at the latest
+    with pytest.raises(pa.ArrowInvalid), DatasetWriter(fs, path) as w:
+        w.write(pd.DataFrame({"x": [1, 2]}))
+        w.write(pd.DataFrame({"x": ["not a number"]}))
+        w.commit()
+    assert not fs.exists(f"{path}/_manifest.json")
+    assert not fs.exists(path) or not fs.ls(path)  # the attempt's files were removed
+
+
+def test_background_and_foreground_writers_write_the_same_bytes(fs, tmp_path) -> None:
+    frames = [pd.DataFrame({"x": range(i, i + 50), "s": [f"v{i}"] * 50}) for i in range(0, 500, 50)]
+    refs = []
+    for background in (True, False):
+        with DatasetWriter(fs, str(tmp_path / f"ds-{background}"), background=background) as w:
+            for frame in frames:
+                w.write(frame)
+            refs.append(w.commit())
+    assert refs[0].fingerprint == refs[1].fingerprint
+    assert refs[0].rows == 500
+
+
+def test_prefetch_yields_in_order_and_raises_where_the_producer_failed() -> None:
+    def produce():
+        yield 1
+        yield 2
+        raise ValueError("boom at 3")
+
+    seen = []
+    with pytest.raises(ValueError, match="boom at 3"):
+        for item in prefetch(produce()):
+            seen.append(item)
+    assert seen == [1, 2]
+
+
+def test_prefetch_stopped_early_closes_the_producer() -> None:
+    closed = threading.Event()
+
+    def produce():
+        try:
+            yield from range(1000)
+        finally:
+            closed.set()
+
+    items = prefetch(produce())
+    assert next(items) == 0
+    items.close()
+    assert closed.wait(5)
