@@ -167,6 +167,15 @@ class TypeCoercion(BatchTransformer):
         if self.on_error not in ON_ERROR:
             raise ConfigurationError("on_error", self.on_error, f"must be one of {list(ON_ERROR)}")
 
+    def columns_read(self) -> list[str] | None:
+        return list(self.types)
+
+    def writes_column(self, name: str) -> bool:
+        return name in self.types
+
+    def may_remove_rows(self) -> bool:
+        return self.on_error != "null"
+
     def _specs(self) -> dict[str, TypeSpec]:
         return {column: parse_spec(f"types.{column}", spec) for column, spec in self.types.items()}
 

@@ -59,6 +59,13 @@ class ExactDuplicates(BatchTransformer):
             if columns is not None and name not in columns:
                 raise ConfigurationError("subset", name, f"not a column of the input {list(columns)}")
 
+    def columns_read(self) -> list[str] | None:
+        """The ``subset``; None (every column) without one."""
+        return list(self.subset) if self.subset is not None else None
+
+    def writes_column(self, name: str) -> bool:
+        return False
+
     def _reset(self) -> None:
         self._hashes: list[np.ndarray] = []
         self._positions: list[np.ndarray] = []

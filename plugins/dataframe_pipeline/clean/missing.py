@@ -83,6 +83,17 @@ class MissingValues(BatchTransformer):
         if self.default is not None and self.default not in NAMED_STRATEGIES:
             raise ConfigurationError("default", self.default, f"must be None or one of {NAMED_STRATEGIES}")
 
+    def columns_read(self) -> list[str] | None:
+        """The ``strategies`` columns; None (every column) with a ``default`` strategy."""
+        return list(self.strategies) if self.default is None else None
+
+    def writes_column(self, name: str) -> bool:
+        return self.default is not None or name in self.strategies
+
+    def may_remove_rows(self) -> bool:
+        kinds = {strategy_kind(s) for s in self.strategies.values()} | {self.default}
+        return any(kind in REMOVING_STRATEGIES for kind in kinds)
+
     def _plan(self, columns: Sequence[str]) -> dict[str, str | Mapping[str, Any]]:
         """The strategy of every column handled in a batch with ``columns``."""
         absent = [c for c in self.strategies if c not in columns]

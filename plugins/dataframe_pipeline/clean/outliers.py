@@ -61,6 +61,17 @@ class IQROutliers(BatchTransformer):
         self.action = action
         self.scale = scale
 
+    def columns_read(self) -> list[str] | None:
+        return list(self.columns)
+
+    def writes_column(self, name: str) -> bool:
+        if self.action == "cap":
+            return name in self.columns
+        return self.action == "flag" and name in {f"{c}{FLAG_SUFFIX}" for c in self.columns}
+
+    def may_remove_rows(self) -> bool:
+        return self.action in ("quarantine", "drop")
+
     def check_params(self, columns: Sequence[str] | None = None) -> None:
         """Raise ``ConfigurationError`` for bad ``columns``, ``factor`` or ``action``."""
         if isinstance(self.columns, str) or not isinstance(self.columns, Sequence) or not self.columns:

@@ -230,7 +230,7 @@ class TransformStepOperator(DataFrameStepOperator):
             with self.open_output(context) as out, self.open_quarantine(context) as quarantine:
                 accounting = run_chain(
                     transformers,
-                    lambda: reader.iter_batches(batch_rows),
+                    lambda columns=None: reader.iter_batches(batch_rows, select(list(reader.columns), columns)),
                     out.write,
                     quarantine.write,
                     prefitted=prefitted,
@@ -350,8 +350,11 @@ class ScratchSpace:
                 writer.commit()
                 reader = DatasetReader(path.fs, path.path)
 
-                def batches() -> Any:
-                    for frame in reader.iter_batches(batch_rows):
+                def batches(columns: Any = None) -> Any:
+                    wanted = select(list(reader.columns), columns)
+                    if wanted is not None:
+                        wanted.append(position)
+                    for frame in reader.iter_batches(batch_rows, wanted):
                         yield frame.set_index(position, drop=True).rename_axis(None)
 
                 return batches
@@ -361,6 +364,13 @@ class ScratchSpace:
     def remove(self) -> None:
         if self.count and self.root.exists():
             self.root.fs.rm(self.root.path, recursive=True)
+
+
+def select(available: list[str], wanted: Any) -> list[str] | None:
+    """The ``available`` columns that are ``wanted`` (None: all of them), in ``available`` order."""
+    if wanted is None:
+        return None
+    return [c for c in available if c in wanted]
 
 
 def fitted_summary(transformer: Any) -> dict[str, Any]:

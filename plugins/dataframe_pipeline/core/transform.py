@@ -10,6 +10,13 @@ before reading any data so bad configuration fails at the start). Subclasses ove
 - ``transform(batch) -> BatchResult``: apply, using only fitted attributes.
 
 ``stateful`` tells the operator whether a fit pass over the data is needed before transforming.
+
+Three optional declarations let the engine save passes (see :mod:`dataframe_pipeline.core.engine`);
+the defaults are the safe answers ("any column", "yes", "yes"):
+
+- ``columns_read()``: the columns ``partial_fit`` and ``transform`` read;
+- ``writes_column(name)``: whether ``transform`` may add, change or remove that column;
+- ``may_remove_rows()``: whether ``transform`` may drop or quarantine rows.
 """
 
 from __future__ import annotations
@@ -41,6 +48,18 @@ class BatchTransformer:
 
     def check_params(self, columns: Sequence[str] | None = None) -> None:
         """Raise ``ConfigurationError`` naming the bad field and value; ``columns`` is the input schema."""
+
+    def columns_read(self) -> list[str] | None:
+        """The columns ``partial_fit`` and ``transform`` read; None: any (the engine reads them all)."""
+        return None
+
+    def writes_column(self, name: str) -> bool:
+        """Whether ``transform`` may add, change or remove the column ``name``."""
+        return True
+
+    def may_remove_rows(self) -> bool:
+        """Whether ``transform`` may drop or quarantine rows."""
+        return True
 
     def _reset(self) -> None:
         """Forget accumulated statistics and fitted attributes."""

@@ -162,6 +162,18 @@ class OneHotEncoder(BatchTransformer):
             )
         return passthrough, new
 
+    def columns_read(self) -> list[str] | None:
+        return list(self.columns)
+
+    def writes_column(self, name: str) -> bool:
+        """The new columns are named ``<column>_<category>`` (or ``<column>__infrequent``)."""
+        if self.drop_input and name in self.columns:
+            return True
+        return any(name.startswith(f"{col}_") for col in self.columns)
+
+    def may_remove_rows(self) -> bool:
+        return self.handle_unknown == "quarantine"
+
     def get_feature_names_out(self, input_features: Sequence[str]) -> list[str]:
         """Input columns (less the encoded ones when ``drop_input``) followed by the new columns.
 

@@ -83,6 +83,15 @@ class SuffixedOutput:
     def _output_name(self, col: str) -> str:
         return f"{col}{self.suffix}" if self.suffix else col
 
+    def columns_read(self) -> list[str] | None:
+        return list(self.columns)
+
+    def writes_column(self, name: str) -> bool:
+        return name in {self._output_name(c) for c in self.columns}
+
+    def may_remove_rows(self) -> bool:
+        return False
+
     def get_feature_names_out(self, input_features: Sequence[str]) -> list[str]:
         names = list(input_features)
         return names + [self._output_name(c) for c in self.columns if self._output_name(c) not in names]

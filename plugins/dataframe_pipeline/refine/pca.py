@@ -47,14 +47,18 @@ def _is_count(value: object, minimum: int) -> bool:
 
 
 def _matrix(batch: pd.DataFrame, columns: Sequence[str], who: str) -> np.ndarray:
-    """The columns as a float64 matrix (rows x columns) with NaN for nulls."""
-    parts = []
-    for col in columns:
+    """The columns as a float64 matrix (rows x columns) with NaN for nulls.
+
+    Column-major (Fortran order): each column is copied in one contiguous write, and
+    :func:`project` reads the columns contiguously.
+    """
+    matrix = np.empty((len(batch), len(columns)), dtype=np.float64, order="F")
+    for j, col in enumerate(columns):
         values = batch[col]
         if not (pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values)):
             raise DataContractError(f"{who}: column {col!r} has dtype {values.dtype}, expected numbers")
-        parts.append(values.to_numpy(dtype="float64", na_value=np.nan))
-    return np.column_stack(parts) if len(batch) else np.zeros((0, len(columns)))
+        matrix[:, j] = values.to_numpy(dtype="float64", na_value=np.nan)
+    return matrix
 
 
 def _reasons(matrix: np.ndarray, bad: np.ndarray, columns: Sequence[str]) -> list[str]:
@@ -84,11 +88,16 @@ def project(matrix: np.ndarray, mean: np.ndarray, components: np.ndarray) -> np.
     A BLAS product may pick a different kernel (and summation order) for a different number of
     rows; element-wise sums keep each row's result independent of the batch it arrives in.
     """
-    centered = matrix - mean
-    out = np.zeros((len(matrix), len(components)))
+    columns = np.asfortranarray(matrix)
+    out = np.zeros((len(components), len(matrix)))  # one contiguous row per component
+    centered = np.empty(len(matrix))
+    term = np.empty(len(matrix))
     for j in range(components.shape[1]):
-        out += centered[:, j, None] * components[:, j]
-    return out
+        np.subtract(columns[:, j], mean[j], out=centered)
+        for k in range(len(components)):
+            np.multiply(centered, components[k, j], out=term)
+            out[k] += term
+    return out.T
 
 
 class ComponentOutputs:
@@ -104,6 +113,12 @@ class ComponentOutputs:
             clashes = sorted(set(self._passthrough(columns)) & set(self.output_names()))
             if clashes:
                 raise ConfigurationError("prefix", self.prefix, f"output columns {clashes} already exist")
+
+    def columns_read(self) -> list[str] | None:
+        return list(self.columns)
+
+    def writes_column(self, name: str) -> bool:
+        return name in self.output_names() or (not self.keep_input and name in self.columns)
 
     def output_names(self) -> list[str]:
         """The new columns: ``<prefix>1`` .. ``<prefix>K``."""

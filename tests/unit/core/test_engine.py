@@ -47,7 +47,7 @@ class QuarantineBig(BatchTransformer):
 
 
 def batches_of(df: pd.DataFrame, size: int):
-    def gen():
+    def gen(columns=None):  # a source may return more columns than asked for
         for start in range(0, len(df), size):
             yield df.iloc[start : start + size]
 
@@ -80,7 +80,7 @@ def test_empty_input_still_produces_a_batch_with_columns() -> None:
 
 
 def batches_of_empty(df: pd.DataFrame):
-    return lambda: iter([df])
+    return lambda columns=None: iter([df])
 
 
 def test_row_accounting_summary_and_balance() -> None:
@@ -139,7 +139,7 @@ class MemoryScratch:
         self.parts.append(batch.copy())
 
     def finish(self):
-        return lambda: iter(list(self.parts))
+        return lambda columns=None: iter(list(self.parts))
 
 
 class CountingStateless(BatchTransformer):
@@ -178,3 +178,124 @@ def test_checkpoint_without_stateful_transformers_is_a_plain_run() -> None:
     acct = run_chain([CountingStateless()], batches_of(df, 1), lambda d: None, lambda r: None, scratch=MemoryScratch)
     assert acct == RowAccounting(2, 1, 1, {}, {"big": 1})
     assert MemoryScratch.made == 0
+
+
+# -- pass planning: independent fits share a pass, fit passes read only the columns they need -----
+
+
+class RecordingSource:
+    """A source that records the columns asked for by each pass (and returns only those)."""
+
+    def __init__(self, df: pd.DataFrame, size: int) -> None:
+        self.df, self.size, self.passes = df, size, []
+
+    def __call__(self, columns=None):
+        self.passes.append(None if columns is None else sorted(columns))
+        frame = self.df if columns is None else self.df[[c for c in self.df.columns if c in columns]]
+        for start in range(0, len(frame), self.size):
+            yield frame.iloc[start : start + self.size]
+
+
+def chain_result(chain: list[BatchTransformer], df: pd.DataFrame) -> tuple[pd.DataFrame, RowAccounting, list]:
+    source, out = RecordingSource(df, 3), []
+    acct = run_chain(chain, source, out.append, lambda r: None)
+    return pd.concat(out), acct, source.passes
+
+
+def test_independent_fits_share_one_pass_that_reads_only_their_columns() -> None:
+    from dataframe_pipeline.enrich.encoding import OneHotEncoder
+    from dataframe_pipeline.enrich.scaling import StandardScaler
+
+    df = pd.DataFrame({"c": list("abcab"), "x": [1.0, 2.0, 3.0, 4.0, 10.0], "other": ["t"] * 5})
+    chain = [OneHotEncoder(["c"], drop_input=False), StandardScaler(["x"], suffix="_s")]
+    out, acct, passes = chain_result(chain, df)
+    assert passes == [["c", "x"], None]  # one fit pass for both, then the full pass
+    alone = StandardScaler(["x"], suffix="_s").fit(df)
+    assert out["x_s"].tolist() == alone.transform(df).data["x_s"].tolist()
+    assert out.filter(like="c_").columns.tolist() == ["c_a", "c_b", "c_c"]
+    assert acct == RowAccounting(5, 5, 0, {}, {})
+
+
+def test_a_fit_that_reads_what_an_earlier_one_writes_gets_its_own_pass() -> None:
+    from dataframe_pipeline.clean.missing import MissingValues
+    from dataframe_pipeline.clean.outliers import IQROutliers
+
+    df = pd.DataFrame({"x": [1.0, None, 2.0, 3.0, None, 2.5, 100.0], "y": ["s"] * 7})
+    chain = [MissingValues({"x": "mean"}), IQROutliers(["x"], action="drop")]
+    out, acct, passes = chain_result(chain, df)
+    assert passes == [["x"], ["x"], None]
+    filled = df.assign(x=df["x"].fillna(df["x"].mean()))
+    expected = IQROutliers(["x"], action="drop").fit(filled).transform(filled).data
+    assert out["x"].tolist() == expected["x"].tolist()  # the fences were fitted on the imputed values
+    assert acct.rows_dropped == 1
+
+
+def test_a_fit_after_a_row_removing_one_is_not_grouped_with_it() -> None:
+    from dataframe_pipeline.clean.outliers import IQROutliers
+    from dataframe_pipeline.enrich.scaling import StandardScaler
+
+    df = pd.DataFrame({"x": [1.0, 2.0, 3.0, 2.0, 500.0], "z": [1.0, 2.0, 3.0, 4.0, 1000.0]})
+    chain = [IQROutliers(["x"], action="drop"), StandardScaler(["z"])]
+    out, _, passes = chain_result(chain, df)
+    assert passes == [["x"], ["x", "z"], None]
+    kept = df[df["x"] < 100]
+    assert out["z"].tolist() == StandardScaler(["z"]).fit(kept).transform(kept).data["z"].tolist()
+
+
+def test_a_transformer_that_reads_any_column_makes_the_pass_read_all() -> None:
+    df = pd.DataFrame({"x": [1.0, -2.0, 3.0], "w": [0, 0, 0]})
+    _, _, passes = chain_result([CenterByMean()], df)  # declares nothing: reads anything
+    assert passes == [None, None]
+
+
+def _declaration_cases() -> list:
+    from dataframe_pipeline.clean.coercion import TypeCoercion
+    from dataframe_pipeline.clean.duplicates import ExactDuplicates
+    from dataframe_pipeline.clean.missing import MissingValues
+    from dataframe_pipeline.clean.outliers import IQROutliers
+    from dataframe_pipeline.enrich.encoding import OneHotEncoder
+    from dataframe_pipeline.enrich.scaling import StandardScaler
+    from dataframe_pipeline.refine.pca import PCAProjection
+
+    return [
+        ExactDuplicates(subset=["a"]),
+        TypeCoercion({"s": "float"}),
+        TypeCoercion({"s": "float"}, on_error="null"),
+        MissingValues({"a": "mean"}),
+        MissingValues({"a": "drop"}),
+        IQROutliers(["a"], action="flag"),
+        IQROutliers(["a"], action="cap"),
+        IQROutliers(["a"], action="quarantine"),
+        OneHotEncoder(["c"]),
+        OneHotEncoder(["c"], drop_input=False, handle_unknown="quarantine"),
+        StandardScaler(["a", "b"], suffix="_z"),
+        PCAProjection(["a", "b"], n_components=1),
+    ]
+
+
+@pytest.mark.parametrize("transformer", _declaration_cases(), ids=repr)
+def test_declarations_match_what_the_transformer_does(transformer: BatchTransformer) -> None:
+    """What columns_read/writes_column/may_remove_rows promise holds on a frame with extra columns."""
+    df = pd.DataFrame(
+        {
+            "a": [1.0, None, 2.0, 2.0, 3.0, 90.0, 2.5],
+            "b": [3.0, 1.0, 2.0, 2.0, 5.0, 4.0, 1.0],
+            "c": list("xyxxzyx"),
+            "s": ["1", "2", "x", "2", "3", "4", "5"],
+            "extra": list("ppppppp"),
+        }
+    )
+    reads = transformer.columns_read()
+    assert reads is not None
+    full = transformer.fit(df).transform(df)
+    narrow = df[reads]
+    projected = transformer.fit(narrow).transform(narrow)
+    assert projected.data.index.tolist() == full.data.index.tolist()  # the same rows kept from fewer columns
+    changed = [
+        c for c in full.data.columns if c not in df.columns or not full.data[c].equals(df.loc[full.data.index, c])
+    ]
+    removed = [c for c in df.columns if c not in full.data.columns]
+    assert all(transformer.writes_column(c) for c in changed + removed), (changed, removed)
+    assert not transformer.writes_column("extra")
+    if not transformer.may_remove_rows():
+        assert len(full.data) == len(df)

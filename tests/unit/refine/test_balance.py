@@ -151,7 +151,9 @@ def test_integer_classes() -> None:
 def test_row_accounting_through_the_engine() -> None:
     df = labelled({"a": 30, "b": 10}, seed=4)
     out: list[pd.DataFrame] = []
-    accounting = run_chain([ClassBalancer("y")], lambda: iter(batches_of(df, [7, 19])), out.append, lambda _: None)
+    accounting = run_chain(
+        [ClassBalancer("y")], lambda columns=None: iter(batches_of(df, [7, 19])), out.append, lambda _: None
+    )
     assert accounting.balanced
     assert accounting.dropped_by_rule == {"undersample": 20}
     assert len(pd.concat(out)) == 20
