@@ -1,7 +1,12 @@
-"""Exact duplicate rows: found in a fit pass over the whole input, dropped by rule in the transform pass.
+"""Exact duplicate rows, dropped by rule (``exact_duplicate``) without holding the input in memory.
 
-Only hashes and positions are kept while fitting (16 bytes per row), so the whole input never has to
-be in memory. Columns whose name starts with ``_`` (``_source_file``, ``_source_line``, ...) carry
+``keep="first"`` needs no fit pass: the transform streams, remembering the 64-bit hash of every row
+it has let through (8 bytes per row, in sorted runs merged like a log-structured merge tree, so a
+batch costs O(rows log rows)); a row is a duplicate when its hash was seen at an earlier position.
+The engine calls :meth:`ExactDuplicates.begin_pass` before each pass, and batches must arrive in
+input order (checked). ``keep="last"`` needs the whole input first: a fit pass keeps hashes and
+positions (16 bytes per row) and the transform drops the positions found. Calling :meth:`fit`
+explicitly also works for ``"first"`` (the transform then drops the fitted positions). Columns whose name starts with ``_`` (``_source_file``, ``_source_line``, ...) carry
 provenance, which differs between copies of the same record, so they are never compared.
 
 Rows are compared on their values *as typed*: ``1`` in an ``int64`` column and ``1.0`` in a ``float64``
@@ -40,12 +45,20 @@ class ExactDuplicates(BatchTransformer):
     :param keep: which copy survives: ``"first"`` (lowest position) or ``"last"`` (highest).
     """
 
-    stateful: ClassVar[bool] = True
     rule_name: ClassVar[str] = "exact_duplicate"
 
     def __init__(self, subset: list[str] | None = None, keep: str = "first") -> None:
         self.subset = subset
         self.keep = keep
+
+    @property
+    def stateful(self) -> bool:  # type: ignore[override]
+        """Only ``keep="last"`` needs a fit pass; ``"first"`` streams (see the module docstring)."""
+        return self.keep == "last"
+
+    def begin_pass(self) -> None:
+        """Forget the rows seen by the streaming transform: a new pass over the input starts."""
+        self._seen = _SeenHashes()
 
     def check_params(self, columns: Sequence[str] | None = None) -> None:
         """Raise ``ConfigurationError`` for an unknown ``keep`` or a bad or absent ``subset`` column."""
@@ -69,6 +82,7 @@ class ExactDuplicates(BatchTransformer):
     def _reset(self) -> None:
         self._hashes: list[np.ndarray] = []
         self._positions: list[np.ndarray] = []
+        self._distinct_columns: frozenset[str] | None = None
         for name in ("duplicate_positions_", "n_duplicates_"):
             self.__dict__.pop(name, None)
 
@@ -94,7 +108,9 @@ class ExactDuplicates(BatchTransformer):
             # First call, or first call after finish_fit(): a new fit starts.
             self._reset()
         keys = batch[self._key_columns(batch)]
-        self._hashes.append(pd.util.hash_pandas_object(keys, index=False).to_numpy(np.uint64))
+        if self._distinct_columns is None:  # decided on the first batch, kept for the whole fit
+            self._distinct_columns = mostly_distinct(keys)
+        self._hashes.append(row_hashes(keys, self._distinct_columns))
         self._positions.append(batch.index.to_numpy(np.int64))
         return self
 
@@ -122,18 +138,99 @@ class ExactDuplicates(BatchTransformer):
         self.duplicate_positions_ = np.sort(positions[repeated]).astype(np.int64)
         self.n_duplicates_ = len(self.duplicate_positions_)
         # The per-row arrays are not part of the fitted state (which is saved with the run).
-        self._hashes, self._positions = [], []
+        self._hashes, self._positions, self._distinct_columns = [], [], None
         return self
 
     def transform(self, batch: pd.DataFrame) -> BatchResult:
-        """Drop the rows of ``batch`` whose position is in ``duplicate_positions_``.
+        """Drop the rows of ``batch`` whose position is in ``duplicate_positions_`` (after a fit), or,
+        unfitted with ``keep="first"``, the rows equal to a row seen earlier in this pass.
 
         :param batch: a batch of the input the transformer was fitted on, indexed by input position.
         """
-        if not hasattr(self, "duplicate_positions_"):
-            raise NotFittedError("ExactDuplicates.transform() called before fit()/finish_fit()")
-        is_duplicate = _in_sorted(batch.index.to_numpy(np.int64), self.duplicate_positions_)
+        if hasattr(self, "duplicate_positions_"):
+            is_duplicate = _in_sorted(batch.index.to_numpy(np.int64), self.duplicate_positions_)
+        elif self.keep == "first":
+            is_duplicate = self._stream(batch)
+        else:
+            raise NotFittedError("ExactDuplicates(keep='last').transform() called before fit()/finish_fit()")
         return drop_rows(batch, pd.Series(is_duplicate, index=batch.index), self.rule_name)
+
+    def _stream(self, batch: pd.DataFrame) -> np.ndarray:
+        seen = self.__dict__.setdefault("_seen", _SeenHashes())
+        positions = batch.index.to_numpy(np.int64)
+        if len(positions):
+            if seen.last_position is not None and positions[0] <= seen.last_position:
+                raise DataContractError(
+                    f"ExactDuplicates: batch starting at position {positions[0]} arrives after position "
+                    f"{seen.last_position}; the streaming transform needs the input in order (begin_pass() "
+                    "starts a new pass)"
+                )
+            seen.last_position = int(positions[-1])
+        keys = batch[self._key_columns(batch)]
+        if seen.distinct_columns is None:
+            seen.distinct_columns = mostly_distinct(keys)
+        hashes = row_hashes(keys, seen.distinct_columns)
+        # sorted distinct hashes, the first row of each, and each row's hash as an index into them
+        distinct, first, inverse = np.unique(hashes, return_index=True, return_inverse=True)
+        seen_before = seen.contains(distinct)  # sorted needles: cache-friendly searches
+        is_duplicate = np.ones(len(hashes), dtype=bool)
+        is_duplicate[first] = False
+        is_duplicate |= seen_before[inverse.ravel()]
+        seen.add(distinct[~seen_before])
+        return is_duplicate
+
+
+class _SeenHashes:
+    """A set of uint64 hashes as sorted runs of decreasing size: adding merges the new run with the
+    last ones while they are no larger (a binary counter), so there are O(log n) runs to search and
+    each hash is merged O(log n) times."""
+
+    def __init__(self) -> None:
+        self.runs: list[np.ndarray] = []
+        self.last_position: int | None = None
+        self.distinct_columns: frozenset[str] | None = None
+
+    def contains(self, values: np.ndarray) -> np.ndarray:
+        found = np.zeros(len(values), dtype=bool)
+        for run in self.runs:
+            found |= _in_sorted(values, run)
+        return found
+
+    def add(self, distinct_sorted: np.ndarray) -> None:
+        run = distinct_sorted
+        if not len(run):
+            return
+        while self.runs and len(self.runs[-1]) <= len(run):
+            merged = np.concatenate([self.runs.pop(), run])
+            merged.sort(kind="stable")  # timsort: two sorted runs merge in linear time
+            keep = np.ones(len(merged), dtype=bool)
+            keep[1:] = merged[1:] != merged[:-1]
+            run = merged[keep]
+        self.runs.append(run)
+
+
+def mostly_distinct(keys: pd.DataFrame, sample: int = 2000) -> frozenset[str]:
+    """The columns whose first ``sample`` values are mostly distinct (ids, timestamps, e-mails).
+
+    pandas hashes a column either through its distinct values (``categorize=True``: fast when values
+    repeat) or value by value (fast when they do not, 2-4x here on ids); the two give different
+    hashes for nulls, so a pass decides once, on its first batch, and keeps the choice.
+    """
+    head = keys.iloc[:sample]
+    return frozenset(c for c in keys.columns if len(head) and head[c].nunique(dropna=False) > len(head) // 10)
+
+
+def row_hashes(keys: pd.DataFrame, distinct_columns: frozenset[str]) -> np.ndarray:
+    """One uint64 hash per row of ``keys``, each column hashed the way that suits it (see above)."""
+    distinct = [c for c in keys.columns if c in distinct_columns]
+    repeated = [c for c in keys.columns if c not in distinct_columns]
+    hashes = np.zeros(len(keys), dtype=np.uint64)
+    for columns, categorize in ((repeated, True), (distinct, False)):
+        if columns:
+            part = pd.util.hash_pandas_object(keys[columns], index=False, categorize=categorize)
+            # an odd multiplier mixes the two halves; uint64 arithmetic wraps around
+            hashes = hashes * np.uint64(0x9E3779B97F4A7C15) + part.to_numpy(np.uint64)
+    return hashes
 
 
 def _in_sorted(values: np.ndarray, sorted_array: np.ndarray) -> np.ndarray:

@@ -110,6 +110,11 @@ def _fit_group(transformers: Sequence[BatchTransformer], pending: list[int]) -> 
     return group
 
 
+def _begin_pass(transformers: Sequence[BatchTransformer]) -> None:
+    for transformer in transformers:
+        transformer.begin_pass()
+
+
 def _columns_read(transformers: Sequence[BatchTransformer]) -> frozenset[str] | None:
     """The columns a pass through ``transformers`` needs from its source; None: all of them."""
     needed: set[str] = set()
@@ -146,6 +151,7 @@ def fit_chain(
         first, last = group[0], group[-1]
         for position in group:
             transformers[position]._reset()
+        _begin_pass(transformers)
         started = time.perf_counter()
         prefix = transformers[start:first]
         checkpoint = scratch() if scratch is not None and any(not t.stateful for t in prefix) else None
@@ -202,6 +208,7 @@ def run_chain(
         source, start = fit_chain(
             transformers, batches, prefitted=prefitted, scratch=scratch, write_rejected=write_rejected, tally=tally
         )
+    _begin_pass(transformers[start:])
     started = time.perf_counter()
     for batch in source(None):
         if start == 0:

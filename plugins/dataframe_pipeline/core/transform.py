@@ -64,6 +64,10 @@ class BatchTransformer:
     def _reset(self) -> None:
         """Forget accumulated statistics and fitted attributes."""
 
+    def begin_pass(self) -> None:
+        """A new pass over the input starts (the engine calls it before each pass). For transforms that
+        depend on the rows already seen in the pass, such as streaming de-duplication."""
+
     def partial_fit(self, batch: pd.DataFrame) -> Self:
         return self
 

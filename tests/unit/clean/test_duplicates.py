@@ -138,9 +138,62 @@ def test_refit_starts_from_scratch(orders: pd.DataFrame) -> None:
     assert dedup.n_duplicates_ == 0
 
 
-def test_transform_before_fit() -> None:
+def test_transform_before_fit_with_keep_last() -> None:
     with pytest.raises(NotFittedError):
-        ExactDuplicates().transform(pd.DataFrame({"a": [1]}))
+        ExactDuplicates(keep="last").transform(pd.DataFrame({"a": [1]}))
+
+
+def stream(transformer: ExactDuplicates, frame: pd.DataFrame, size: int) -> pd.DataFrame:
+    """Keep first without a fit: the streaming transform, batch by batch in input order."""
+    transformer.begin_pass()
+    kept = []
+    for batch in chunks(frame, size):
+        result = transformer.transform(batch)
+        assert len(batch) == len(result.data) + result.n_dropped
+        kept.append(result.data)
+    return pd.concat(kept)
+
+
+@pytest.mark.parametrize("size", [1, 3, 7, 50, 1000])
+def test_streaming_keep_first_matches_pandas_whatever_the_batch_size(size: int) -> None:
+    rng = np.random.default_rng(11)
+    n = 3000  # enough batches of 1 row to merge the runs of seen hashes many times
+    frame = pd.DataFrame(
+        {
+            "a": rng.integers(0, 30, n),
+            "b": pd.array(rng.choice(["x", "y", None], n), dtype="str"),
+            "_source_line": np.arange(n),
+        },
+        index=pd.RangeIndex(10, 10 + n),
+    )
+    expected = frame[~frame.drop(columns="_source_line").duplicated(keep="first")]
+    assert 0 < len(expected) < n
+    dedup = ExactDuplicates()
+    pd.testing.assert_frame_equal(stream(dedup, frame, size), expected)
+    pd.testing.assert_frame_equal(stream(dedup, frame, size), expected)  # begin_pass() forgets the rows seen
+    assert not hasattr(dedup, "duplicate_positions_")
+
+
+def test_streaming_needs_the_input_in_order(orders: pd.DataFrame) -> None:
+    dedup = ExactDuplicates()
+    dedup.transform(orders.iloc[3:])
+    with pytest.raises(DataContractError, match="in order"):
+        dedup.transform(orders.iloc[:3])
+
+
+def test_streaming_keep_first_through_the_engine_is_one_pass(orders: pd.DataFrame) -> None:
+    from dataframe_pipeline.core.engine import run_chain
+
+    passes, out = [], []
+
+    def source(columns=None):
+        passes.append(columns)
+        return iter(chunks(orders, 2))
+
+    accounting = run_chain([ExactDuplicates()], source, out.append, lambda r: None)
+    assert passes == [None]
+    pd.testing.assert_frame_equal(pd.concat(out), orders.loc[[100, 101, 103, 105]])
+    assert accounting.dropped_by_rule == {"exact_duplicate": 2}
 
 
 def test_only_provenance_columns_is_a_contract_error() -> None:
@@ -180,4 +233,15 @@ def test_init_stores_params_unchanged() -> None:
     dedup = ExactDuplicates(subset=subset, keep="bogus")
     assert dedup.get_params() == {"subset": ["a"], "keep": "bogus"}
     assert dedup.subset is subset
-    assert dedup.stateful
+    assert ExactDuplicates(keep="last").stateful
+    assert not ExactDuplicates().stateful  # keep="first" streams without a fit pass
+
+
+def test_a_column_that_turns_repetitive_later_is_hashed_consistently() -> None:
+    """The hashing method is chosen per column on the first batch; copies in later batches still match."""
+    first = pd.DataFrame({"id": pd.array([f"id{i}" for i in range(100)], dtype="str"), "v": 1.0})
+    later = pd.DataFrame({"id": pd.array(["id5", None, None, "id7"], dtype="str"), "v": [1.0, np.nan, np.nan, 1.0]})
+    frame = pd.concat([first, later], ignore_index=True)
+    expected = frame[~frame.duplicated()]
+    pd.testing.assert_frame_equal(stream(ExactDuplicates(), frame, 100), expected)
+    pd.testing.assert_frame_equal(run(ExactDuplicates(), frame, 100), expected)
