@@ -260,16 +260,16 @@ def _reasons(batch: pd.DataFrame, failed: pd.DataFrame, specs: Mapping[str, Type
     Built column by column over the failing values only (a per-cell lookup costs more than the
     conversion itself on large batches).
     """
-    parts = []
+    parts: dict[Any, list[str]] = {}
     for column in failed.columns:
         mask = failed[column].to_numpy(dtype=bool)
         if not mask.any():
             continue
         kind = specs[column].type
         raw = batch.loc[failed.index[mask], column].astype(object)
-        parts.append(pd.Series([f"{column}: cannot parse {str(v)!r} as {kind}" for v in raw], index=raw.index))
-    joined = pd.concat(parts).groupby(level=0, sort=False).agg("; ".join)
-    return joined.reindex(failed.index).astype("str")
+        for position, value in zip(raw.index, raw, strict=True):
+            parts.setdefault(position, []).append(f"{column}: cannot parse {str(value)!r} as {kind}")
+    return pd.Series(["; ".join(parts[p]) for p in failed.index], index=failed.index, dtype="str")
 
 
 # -- conversions -------------------------------------------------------------------------------

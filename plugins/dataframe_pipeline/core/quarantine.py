@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -42,6 +43,16 @@ def _json_value(value: Any) -> Any:
     return value
 
 
+def _json_column(series: pd.Series) -> list[Any]:
+    """The column's values as JSON-ready Python objects (None for nulls), converted column-wise."""
+    if not pd.api.types.is_object_dtype(series.dtype) and not pd.api.types.is_datetime64_any_dtype(series.dtype):
+        values = series.astype(object).tolist()  # Python ints, floats, bools, strings
+        for i in np.flatnonzero(series.isna().to_numpy()):
+            values[i] = None
+        return [_json_value(v) if hasattr(v, "item") else v for v in values]
+    return [_json_value(v) for v in series.tolist()]
+
+
 def _sources(rejected: pd.DataFrame) -> list[str | None]:
     if SOURCE_FILE not in rejected.columns:
         return [None] * len(rejected)
@@ -53,10 +64,11 @@ def _sources(rejected: pd.DataFrame) -> list[str | None]:
 def quarantine_table(step: str, rejected: pd.DataFrame) -> pa.Table:
     """Convert a frame of rejected rows (original columns + ``_rule`` + ``_reason``) to the fixed schema."""
     data_cols = [c for c in rejected.columns if c not in (RULE_COLUMN, REASON_COLUMN)]
-    records = [
-        json.dumps({c: _json_value(v) for c, v in zip(data_cols, row, strict=True)}, default=str, sort_keys=True)
-        for row in rejected[data_cols].itertuples(index=False, name=None)
-    ]
+    columns = [_json_column(rejected[c]) for c in data_cols]
+    keys = [str(c) for c in data_cols]
+    records = [json.dumps(dict(zip(keys, row, strict=True)), default=str, sort_keys=True) for row in zip(*columns)]
+    if not data_cols:
+        records = ["{}"] * len(rejected)
     return pa.table(
         {
             "step": [step] * len(rejected),
