@@ -143,7 +143,7 @@ def _row_hashes(index: pd.Index, random_state: int) -> np.ndarray:
 
 
 class IsolationForestOutliers(BatchTransformer):
-    """Quarantine, drop or flag rows an isolation forest finds anomalous.
+    """Quarantine, drop, cap or flag rows an isolation forest finds anomalous.
 
     The forest is trained on a sample of at most ``sample_size`` complete rows: those with the smallest
     hash of (position, ``random_state``), so the sample is the same however the input is split, and
@@ -155,8 +155,11 @@ class IsolationForestOutliers(BatchTransformer):
     :param contamination: the expected share of outliers, in (0, 0.5).
     :param sample_size: the most rows kept to train the forest.
     :param random_state: seed of the sample and of the forest.
-    :param action: ``"quarantine"``, ``"drop"`` (rule ``isolation_forest``) or ``"flag"`` (adds the
-        boolean column ``isolation_forest_outlier``).
+    :param action: ``"quarantine"``, ``"drop"`` (rule ``isolation_forest``), ``"cap"`` or ``"flag"``
+        (adds the boolean column ``isolation_forest_outlier``). An outlier is a row, not a value, so
+        ``"cap"`` clips each value of an outlying row into its column's range among the sample's
+        inliers (``cap_bounds_``: column -> (min, max) of the sample rows scoring at or above
+        ``threshold_``); the row is kept, the other rows are unchanged. Capped columns become float.
     """
 
     stateful: ClassVar[bool] = True
@@ -182,8 +185,8 @@ class IsolationForestOutliers(BatchTransformer):
         _check_positive("contamination", self.contamination, upper=0.5)
         if not isinstance(self.sample_size, int) or isinstance(self.sample_size, bool) or self.sample_size < 2:
             raise ConfigurationError("sample_size", self.sample_size, "must be an integer >= 2")
-        if self.action not in ("quarantine", "drop", "flag"):
-            raise ConfigurationError("action", self.action, "must be one of ['quarantine', 'drop', 'flag']")
+        if self.action not in ACTIONS:
+            raise ConfigurationError("action", self.action, f"must be one of {list(ACTIONS)}")
 
     def get_feature_names_out(self, input_features: Sequence[str]) -> list[str]:
         """The input columns, plus ``isolation_forest_outlier`` when ``action="flag"``."""
@@ -193,7 +196,7 @@ class IsolationForestOutliers(BatchTransformer):
     def _reset(self) -> None:
         self._hashes = np.empty(0, np.uint64)
         self._sample = np.empty((0, len(self.columns)), np.float64)
-        for name in ("forest_", "threshold_", "n_sample_"):
+        for name in ("forest_", "threshold_", "n_sample_", "cap_bounds_"):
             self.__dict__.pop(name, None)
 
     def _matrix(self, batch: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -229,12 +232,26 @@ class IsolationForestOutliers(BatchTransformer):
         self.n_sample_ = len(sample)
         self.forest_ = None
         self.threshold_ = None
+        self.cap_bounds_: dict[str, tuple[float, float]] = {}
         if len(sample):
             forest = IsolationForest(random_state=self.random_state).fit(sample)
+            scores = forest.score_samples(sample)
             self.forest_ = forest
-            self.threshold_ = float(np.quantile(forest.score_samples(sample), self.contamination))
+            self.threshold_ = float(np.quantile(scores, self.contamination))
+            inliers = sample[scores >= self.threshold_]
+            self.cap_bounds_ = {
+                column: (float(inliers[:, j].min()), float(inliers[:, j].max())) for j, column in enumerate(self.columns)
+            }
         self._reset_accumulators()
         return self
+
+    def _cap(self, batch: pd.DataFrame, flags: pd.Series) -> pd.DataFrame:
+        """Clip the values of the flagged rows into the inliers' range of each column."""
+        out = batch.copy(deep=False)
+        for column, (low, high) in self.cap_bounds_.items():
+            values = _numeric(batch, column).astype("float64")
+            out[column] = values.where(~flags, values.clip(low, high))
+        return out
 
     def _reset_accumulators(self) -> None:
         self._hashes = np.empty(0, np.uint64)
@@ -261,6 +278,8 @@ class IsolationForestOutliers(BatchTransformer):
         flags = self.is_outlier(batch)
         if self.action == "drop":
             return drop_rows(batch, flags, self.rule_name)
+        if self.action == "cap":
+            return BatchResult(data=self._cap(batch, flags))
         if self.action == "flag":
             return BatchResult(data=batch.assign(**{f"{self.rule_name}{FLAG_SUFFIX}": flags}))
         if not flags.any():

@@ -43,6 +43,7 @@ REUSABLE: tuple[str, ...] = (
     "dataframe_pipeline.refine.pca.PCAProjection",
     "dataframe_pipeline.refine.svd.TruncatedSVDProjection",
     "dataframe_pipeline.clean.outliers_more.ZScoreOutliers",
+    "dataframe_pipeline.clean.outliers_more.IsolationForestOutliers",
     "dataframe_pipeline.clean.missing_more.GroupImputer",
     "dataframe_pipeline.clean.missing_more.DropSparseColumns",
     "dataframe_pipeline.enrich.encoders_more.OrdinalEncoder",
@@ -52,8 +53,9 @@ REUSABLE: tuple[str, ...] = (
     "dataframe_pipeline.enrich.text.TextFeatures",
 )
 #: types a fitted-state archive may hold besides skops's default-trusted ones (builtins, numpy arrays
-#: and dtypes): the reusable transformers and the containers their attributes use
-TRUSTED_TYPES: frozenset[str] = frozenset({*REUSABLE, "collections.Counter"})
+#: and dtypes, scikit-learn estimators): the reusable transformers, the containers their attributes
+#: use, and the isolation forest's trees (restored by skops's own Tree loader from arrays, no code)
+TRUSTED_TYPES: frozenset[str] = frozenset({*REUSABLE, "collections.Counter", "sklearn.tree._tree.Tree"})
 SIDECAR_SUFFIX = ".json"
 _VERSIONED = ("numpy", "pandas", "pyarrow", "scikit-learn", "skops")
 

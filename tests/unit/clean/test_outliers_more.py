@@ -152,3 +152,25 @@ def test_isolation_forest_edges_and_params(cloud: pd.DataFrame) -> None:
         assert error.value.field == field
     other = IsolationForestOutliers(["x", "y"], sample_size=50, random_state=1).fit(cloud)
     assert other.threshold_ != IsolationForestOutliers(["x", "y"], sample_size=50).fit(cloud).threshold_
+
+
+def test_isolation_forest_cap_clips_outlying_rows_into_the_inliers_range(cloud: pd.DataFrame) -> None:
+    rule = IsolationForestOutliers(["x", "y"], contamination=0.01, sample_size=1000, action="cap").fit(cloud)
+    flags = rule.is_outlier(cloud)
+    inliers = cloud.dropna()[~flags[cloud.dropna().index]]
+    assert rule.cap_bounds_ == {c: (inliers[c].min(), inliers[c].max()) for c in ("x", "y")}
+    result = rule.transform(cloud)
+    assert len(result.data) == len(cloud) and result.n_rejected == result.n_dropped == 0  # rows are kept
+    capped = result.data
+    assert capped.loc[17].tolist() == [rule.cap_bounds_["x"][1], rule.cap_bounds_["y"][0]]  # (12, -11) clipped
+    assert capped.loc[250].tolist() == [rule.cap_bounds_["x"][1], rule.cap_bounds_["y"][1]]
+    untouched = ~flags
+    pd.testing.assert_frame_equal(capped[untouched], cloud[untouched])  # other rows unchanged, the null stays
+    # capping changes values only: a row flagged but already inside the range stays as it was
+    assert (capped[flags] <= pd.Series({c: rule.cap_bounds_[c][1] for c in ("x", "y")})).all().all()
+
+
+def test_isolation_forest_cap_on_empty_fit_changes_nothing(cloud: pd.DataFrame) -> None:
+    rule = IsolationForestOutliers(["x", "y"], action="cap").fit(cloud.iloc[:0])
+    assert rule.cap_bounds_ == {}
+    pd.testing.assert_frame_equal(rule.transform(cloud).data, cloud)

@@ -10,7 +10,7 @@ import pytest
 from pandas.testing import assert_frame_equal
 
 from dataframe_pipeline.clean.missing_more import DropSparseColumns, GroupImputer
-from dataframe_pipeline.clean.outliers_more import ZScoreOutliers
+from dataframe_pipeline.clean.outliers_more import IsolationForestOutliers, ZScoreOutliers
 from dataframe_pipeline.core.artifacts import load_fitted, save_fitted
 from dataframe_pipeline.enrich.encoders_more import FrequencyEncoder, OrdinalEncoder
 from dataframe_pipeline.enrich.scalers_more import MinMaxScaler, RobustScaler
@@ -31,6 +31,7 @@ NEW = pd.DataFrame(
 
 CASES = [
     ZScoreOutliers(["x"], threshold=1.5, action="flag"),
+    IsolationForestOutliers(["x"], contamination=0.3, action="cap"),  # the forest's trees go through skops
     GroupImputer(["x"], by="g", strategy="median"),
     DropSparseColumns(threshold=0.5),
     OrdinalEncoder(["g"]),
