@@ -55,7 +55,9 @@ def flights_sql_pipeline():
     )
     clean = CleanOperator(task_id="clean", input_dataset=ingest.output, transforms=CONFIG["clean"])
     enrich = EnrichOperator(task_id="enrich", input_dataset=clean.output, transforms=CONFIG["enrich"])
-    refine = RefineOperator(task_id="refine", input_dataset=enrich.output, transforms=CONFIG["refine"])
+    refine = RefineOperator(
+        task_id="refine", input_dataset=enrich.output, transforms=CONFIG["refine"], split_outputs="split"
+    )
     validate = ValidateOperator(
         task_id="validate", input_dataset=refine.output, suite="include/expectations/flights.json"
     )

@@ -64,7 +64,9 @@ def orders_pipeline():
     )
     clean = CleanOperator(task_id="clean", input_dataset=ingest.output, transforms=CONFIG["clean"])
     enrich = EnrichOperator(task_id="enrich", input_dataset=clean.output, transforms=CONFIG["enrich"])
-    refine = RefineOperator(task_id="refine", input_dataset=enrich.output, transforms=CONFIG["refine"])
+    refine = RefineOperator(
+        task_id="refine", input_dataset=enrich.output, transforms=CONFIG["refine"], split_outputs="split"
+    )
     validate = ValidateOperator(
         task_id="validate", input_dataset=refine.output, suite="include/expectations/orders_curated.json"
     )

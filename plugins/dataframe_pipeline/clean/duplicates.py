@@ -6,8 +6,10 @@ batch costs O(rows log rows)); a row is a duplicate when its hash was seen at an
 The engine calls :meth:`ExactDuplicates.begin_pass` before each pass, and batches must arrive in
 input order (checked). ``keep="last"`` needs the whole input first: a fit pass keeps hashes and
 positions (16 bytes per row) and the transform drops the positions found. Calling :meth:`fit`
-explicitly also works for ``"first"`` (the transform then drops the fitted positions). Columns whose name starts with ``_`` (``_source_file``, ``_source_line``, ...) carry
-provenance, which differs between copies of the same record, so they are never compared.
+explicitly also works for ``"first"`` (the transform then drops the fitted positions).
+
+Columns whose name starts with ``_`` (``_source_file``, ``_source_line``, ...) carry provenance,
+which differs between copies of the same record, so they are never compared.
 
 Rows are compared on their values *as typed*: ``1`` in an ``int64`` column and ``1.0`` in a ``float64``
 column hash differently, so run this after :class:`~dataframe_pipeline.clean.coercion.TypeCoercion`,

@@ -239,9 +239,8 @@ class IsolationForestOutliers(BatchTransformer):
             self.forest_ = forest
             self.threshold_ = float(np.quantile(scores, self.contamination))
             inliers = sample[scores >= self.threshold_]
-            self.cap_bounds_ = {
-                column: (float(inliers[:, j].min()), float(inliers[:, j].max())) for j, column in enumerate(self.columns)
-            }
+            low, high = inliers.min(axis=0), inliers.max(axis=0)
+            self.cap_bounds_ = {c: (float(low[j]), float(high[j])) for j, c in enumerate(self.columns)}
         self._reset_accumulators()
         return self
 

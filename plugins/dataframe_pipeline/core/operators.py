@@ -12,6 +12,7 @@ task's retries apply.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -227,24 +228,43 @@ class TransformStepOperator(DataFrameStepOperator):
         batch_rows = self.rows_per_batch
         scratch = ScratchSpace(self.task_path(context) / "_scratch", batch_rows)
         try:
-            with self.open_output(context) as out, self.open_quarantine(context) as quarantine:
+            routed = self.open_routed_outputs(context, transformers)
+            with (
+                self.open_output(context) as out,
+                self.open_quarantine(context) as quarantine,
+                routed if routed is not None else contextlib.nullcontext(),
+            ):
+
+                def write_output(batch: Any) -> None:
+                    out.write(batch)
+                    if routed is not None:
+                        routed.write(batch)
+
                 accounting = run_chain(
                     transformers,
                     lambda columns=None: reader.iter_batches(batch_rows, select(list(reader.columns), columns)),
-                    out.write,
+                    write_output,
                     quarantine.write,
                     prefitted=prefitted,
                     scratch=scratch.new,
                 )
                 output_ref = out.commit({"step": self.step, "transforms": self.transforms})
                 quarantine_ref = quarantine.commit()
+                extra: dict[str, Any] = routed.commit(output_ref) if routed is not None else {}
         finally:
             scratch.remove()
         fitted = {type(t).__name__: fitted_summary(t) for t in transformers if t.stateful}
         if fitted:
             self.log.info("fitted state: %s", json.dumps(fitted, default=str))
-        extra = {"fitted_uri": self.save_fitted_state(context, transformers)} if fitted else {}
+            extra["fitted_uri"] = self.save_fitted_state(context, transformers)
         return self.report(accounting, output_ref, quarantine_ref, **extra)
+
+    def open_routed_outputs(self, context: Context, transformers: list) -> Any:
+        """Outputs that receive the rows of the main output, routed by value (refine: one dataset per
+        split); None for none. Returns a context manager with ``write(batch)`` and
+        ``commit(output_ref) -> dict`` (merged into the step's result) that removes what it wrote if
+        the step fails."""
+        return None
 
     # -- fitted state ----------------------------------------------------------------------------
     def _fitted_path(self, name_or_uri: str) -> ObjectStoragePath:

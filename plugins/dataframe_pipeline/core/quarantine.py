@@ -66,7 +66,8 @@ def quarantine_table(step: str, rejected: pd.DataFrame) -> pa.Table:
     data_cols = [c for c in rejected.columns if c not in (RULE_COLUMN, REASON_COLUMN)]
     columns = [_json_column(rejected[c]) for c in data_cols]
     keys = [str(c) for c in data_cols]
-    records = [json.dumps(dict(zip(keys, row, strict=True)), default=str, sort_keys=True) for row in zip(*columns)]
+    rows = zip(*columns, strict=True)
+    records = [json.dumps(dict(zip(keys, row, strict=True)), default=str, sort_keys=True) for row in rows]
     if not data_cols:
         records = ["{}"] * len(rejected)
     return pa.table(
