@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from dataframe_pipeline.core.batch import BatchResult, split_rows
 from dataframe_pipeline.core.columns import check_column_list, require_columns
@@ -194,8 +196,10 @@ class OneHotEncoder(BatchTransformer):
         texts = {col: _as_text(batch[col]) for col in self.columns}
         result = self._route_unknown(batch, texts)
         kept = result.data
-        matrix = np.hstack([self._encode(col, texts[col].loc[kept.index]) for col in self.columns])
-        encoded = pd.DataFrame(matrix, index=kept.index, columns=new)
+        if len(kept) != len(batch):
+            texts = {col: text.loc[kept.index] for col, text in texts.items()}
+        matrix = np.hstack([self._encode(col, texts[col]) for col in self.columns])
+        encoded = pd.DataFrame(matrix, index=kept.index, columns=new, copy=False)
         data = pd.concat([kept[passthrough], encoded], axis=1)
         return BatchResult(data=data, rejected=result.rejected, dropped=result.dropped)
 
@@ -204,6 +208,8 @@ class OneHotEncoder(BatchTransformer):
         return text.notna() & ~text.isin(known)
 
     def _route_unknown(self, batch: pd.DataFrame, texts: dict[str, pd.Series]) -> BatchResult:
+        if self.handle_unknown == "ignore":
+            return BatchResult(data=batch)  # unseen values simply encode as all zeros
         masks = {col: self._unknown(col, texts[col]) for col in self.columns}
         bad = pd.Series(False, index=batch.index)
         for mask in masks.values():
@@ -219,12 +225,27 @@ class OneHotEncoder(BatchTransformer):
         categories = self.categories_[col]
         infrequent = self.infrequent_categories_[col]
         matrix = np.zeros((len(text), len(self.output_columns_[col])), dtype=self.dtype)
-        codes = pd.Index(categories, dtype="str").get_indexer(text)  # -1: null, unseen or infrequent
+        codes = _codes(text, categories)  # -1: null, unseen or infrequent
         rows = np.flatnonzero(codes >= 0)
         matrix[rows, codes[rows]] = 1
         if infrequent:
             matrix[:, -1] = text.isin(infrequent).to_numpy()
         return matrix
+
+
+def _codes(text: pd.Series, categories: list[str]) -> np.ndarray:
+    """Each value's position in ``categories`` (-1 when absent or null).
+
+    The batch's distinct values are looked up once (Arrow dictionary-encodes the column), not every
+    value: categorical columns repeat a few values many times.
+    """
+    if isinstance(text.dtype, pd.StringDtype) and text.dtype.storage == "pyarrow" and len(text):
+        encoded = pc.dictionary_encode(pa.array(text.array))
+        lookup = pd.Index(categories, dtype="str").get_indexer(encoded.dictionary.to_pandas())
+        lookup = np.append(lookup, -1)  # null indices point past the dictionary
+        indices = pc.fill_null(encoded.indices, len(lookup) - 1).to_numpy(zero_copy_only=False)
+        return lookup[indices]
+    return pd.Index(categories, dtype="str").get_indexer(text)
 
 
 def _reasons(masks: dict[str, pd.Series], texts: dict[str, pd.Series], index: pd.Index) -> pd.Series:

@@ -208,12 +208,14 @@ class PCAProjection(ComponentOutputs, BatchTransformer):
         if getattr(self, "_buffer", None) is None:
             self._reset()
         matrix = _matrix(batch, self.columns, self.rule_name)
-        complete = matrix[np.isfinite(matrix).all(axis=1)]
+        finite = np.isfinite(matrix).all(axis=1)
+        # column-major either way: the same layout gives the same floating-point sums
+        complete = matrix if finite.all() else np.asfortranarray(matrix[finite])
         self._n_complete += len(complete)
         if self.solver == "covariance":
             self._merge_scatter(complete)
             return self
-        self._buffer.append(complete)
+        self._buffer.append(np.ascontiguousarray(complete))
         self._flush(final=False)
         return self
 
@@ -223,8 +225,8 @@ class PCAProjection(ComponentOutputs, BatchTransformer):
             return
         n_b = len(rows)
         mean_b = rows.mean(axis=0)
-        centered = rows - mean_b
-        scatter_b = centered.T @ centered
+        rows -= mean_b  # in place: the matrix is this batch's own copy
+        scatter_b = rows.T @ rows
         if self._moments is None:
             self._moments = (n_b, mean_b, scatter_b)
             return
@@ -309,8 +311,8 @@ class PCAProjection(ComponentOutputs, BatchTransformer):
             texts = _reasons(matrix, bad, self.columns)
             reasons = pd.Series(texts, index=batch.index[bad], dtype="str").reindex(batch.index)
             result = split_rows(batch, pd.Series(bad, index=batch.index), self.rule_name, reasons)
-        projected = project(matrix[~bad], self.mean_, self.components_)
+        projected = project(matrix[~bad] if bad.any() else matrix, self.mean_, self.components_)
         kept = result.data
-        scores = pd.DataFrame(projected, index=kept.index, columns=names)
+        scores = pd.DataFrame(projected, index=kept.index, columns=names, copy=False)
         data = pd.concat([kept[self._passthrough(kept.columns)], scores], axis=1)
         return BatchResult(data=data, rejected=result.rejected, dropped=result.dropped)
