@@ -8,7 +8,8 @@ The transforms of clean, enrich and refine are declared in `include/configs/orde
 drops exact duplicates, types and normalises every column (unparseable values are quarantined),
 imputes missing amounts and quarantines far-out amounts, `enrich` one-hot encodes country, channel
 and category and standard-scales the numbers, `refine` adds PCA components and a stratified,
-seeded train/test split, `validate` runs the Great Expectations suite
+seeded train/test split (each split also written as a dataset of its own) and draws a t-SNE picture
+of the scaled numbers (`refine/tsne.png`), `validate` runs the Great Expectations suite
 `include/expectations/orders_curated.json` and `store` publishes the partition
 `date=<date>/split=<split>/` of the curated `orders` dataset, replacing it on re-runs.
 
@@ -65,7 +66,15 @@ def orders_pipeline():
     clean = CleanOperator(task_id="clean", input_dataset=ingest.output, transforms=CONFIG["clean"])
     enrich = EnrichOperator(task_id="enrich", input_dataset=clean.output, transforms=CONFIG["enrich"])
     refine = RefineOperator(
-        task_id="refine", input_dataset=enrich.output, transforms=CONFIG["refine"], split_outputs="split"
+        task_id="refine",
+        input_dataset=enrich.output,
+        transforms=CONFIG["refine"],
+        split_outputs="split",  # refine/split=train/ and refine/split=test/ for training and evaluation
+        tsne_picture={  # refine/tsne.png, for the quality report
+            "columns": ["quantity_scaled", "unit_price_scaled", "amount_scaled"],
+            "color_by": "returned",
+            "sample_size": 1000,
+        },
     )
     validate = ValidateOperator(
         task_id="validate", input_dataset=refine.output, suite="include/expectations/orders_curated.json"

@@ -32,9 +32,14 @@ class RefineOperator(TransformStepOperator):
         whole output (which validation and storage read), write each split as a dataset of its own,
         ``<task>/split=<name>/`` (an empty split too), returned as ``result["splits"][name]`` so a
         training task can read ``train`` and an evaluation task ``test``. (templated)
+    :param tsne_picture: draw a t-SNE picture of the output for the quality report:
+        ``{"columns": [...], "color_by": "label", "sample_size": 2000, "random_state": 0}`` (a seeded
+        sample of complete rows, chosen while streaming the output). Written as ``<task>/tsne.png``
+        and returned as ``result["pictures"]["tsne"]``. (templated)
     """
 
-    template_fields: Sequence[str] = (*TransformStepOperator.template_fields, "split_outputs")
+    template_fields: Sequence[str] = (*TransformStepOperator.template_fields, "split_outputs", "tsne_picture")
+    TSNE_KEYS: ClassVar[frozenset[str]] = frozenset({"columns", "color_by", "sample_size", "random_state"})
     step = "refine"
     ui_color = "#efe6fa"
     registry: ClassVar[dict[str, str]] = {
@@ -46,12 +51,16 @@ class RefineOperator(TransformStepOperator):
         "balance_classes": "dataframe_pipeline.refine.balance:ClassBalancer",
     }
 
-    def __init__(self, *, split_outputs: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *, split_outputs: str | None = None, tsne_picture: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.split_outputs = split_outputs
+        self.tsne_picture = tsne_picture
 
     def validate_config(self) -> None:
         super().validate_config()
+        self._validate_tsne()
         if self.split_outputs is None:
             return
         if not isinstance(self.split_outputs, str) or not self.split_outputs:
@@ -66,6 +75,56 @@ class RefineOperator(TransformStepOperator):
             raise ConfigurationError(
                 "split_outputs", self.split_outputs, f"no stratified_split writes this column (they write {columns})"
             )
+
+    def _validate_tsne(self) -> None:
+        spec = self.tsne_picture
+        if spec is None:
+            return
+        if not isinstance(spec, dict) or "columns" not in spec:
+            raise ConfigurationError("tsne_picture", spec, "must be a mapping with at least 'columns'")
+        unknown = sorted(set(spec) - self.TSNE_KEYS)
+        if unknown:
+            raise ConfigurationError("tsne_picture", unknown, f"unknown keys; known: {sorted(self.TSNE_KEYS)}")
+        columns = spec["columns"]
+        if isinstance(columns, str) or not isinstance(columns, list) or not columns:
+            raise ConfigurationError("tsne_picture.columns", columns, "must be a non-empty list of column names")
+        size = spec.get("sample_size", 2000)
+        if isinstance(size, bool) or not isinstance(size, int) or size < 2:
+            raise ConfigurationError("tsne_picture.sample_size", size, "must be an integer >= 2")
+
+    def run_step(self, context: Context) -> dict[str, Any]:
+        result = super().run_step(context)
+        if self.tsne_picture is not None:
+            result["pictures"] = {"tsne": self.draw_tsne(context, result["dataset"]["uri"])}
+        return result
+
+    def draw_tsne(self, context: Context, dataset_uri: str) -> str:
+        """Sample the committed output while streaming it, embed the sample, write ``tsne.png``."""
+        import tempfile
+        from pathlib import Path
+
+        from airflow.sdk import ObjectStoragePath
+
+        from dataframe_pipeline.core.dataset import DatasetReader, write_atomic
+        from dataframe_pipeline.refine.tsne import stream_sample, tsne_picture
+
+        spec = dict(self.tsne_picture or {})
+        columns, color_by = list(spec["columns"]), spec.get("color_by")
+        size, seed = spec.get("sample_size", 2000), spec.get("random_state", 0)
+        source = ObjectStoragePath(dataset_uri)
+        reader = DatasetReader(source.fs, source.path, uri=dataset_uri)
+        wanted = [*columns, color_by] if color_by and color_by not in columns else columns
+        missing = [c for c in wanted if c not in reader.columns]
+        if missing:
+            raise ConfigurationError("tsne_picture", missing, f"not columns of the output {list(reader.columns)}")
+        sample = stream_sample(reader.iter_batches(self.rows_per_batch, wanted), columns, size, seed)
+        with tempfile.TemporaryDirectory() as tmp:
+            png, _ = tsne_picture(sample, columns, color_by, size, seed, path=Path(tmp) / "tsne.png")
+            target = self.task_path(context) / "tsne.png"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(target.fs, target.path, png.read_bytes())
+        self.log.info("t-SNE picture of %d sampled rows: %s", len(sample), target)
+        return str(target)
 
     def open_routed_outputs(self, context: Context, transformers: list) -> SplitOutputs | None:
         if not self.split_outputs:

@@ -23,7 +23,7 @@ from dataframe_pipeline.refine.sampling import row_keys
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Sequence
 
     from matplotlib.axes import Axes
 
@@ -134,3 +134,28 @@ def tsne_picture(
     colors = None if color_by is None else sample[color_by]
     out = save_scatter(embedding, path, colors, color_by)
     return out, pd.DataFrame(embedding, index=chosen, columns=["tsne1", "tsne2"])
+
+
+def stream_sample(
+    batches: Iterable[pd.DataFrame], columns: Sequence[str], sample_size: int, random_state: int
+) -> pd.DataFrame:
+    """The rows :func:`sample_complete_rows` would choose from the whole data, from batches.
+
+    Keeps at most ``sample_size`` rows at any time: after each batch, the complete rows with the
+    smallest keys so far. Batches are indexed by input position.
+    """
+    kept: pd.DataFrame | None = None
+    kept_keys = np.empty(0, dtype=np.uint64)
+    for batch in batches:
+        require_columns(batch, columns, WHO)
+        matrix = _matrix(batch, columns, WHO)
+        complete = np.isfinite(matrix).all(axis=1)
+        rows = batch[complete]
+        keys = np.concatenate([kept_keys, row_keys(rows.index.to_numpy(np.int64), random_state)])
+        pool = rows if kept is None else pd.concat([kept, rows])
+        best = np.argsort(keys, kind="stable")[:sample_size]
+        kept, kept_keys = pool.iloc[best], keys[best]
+    if kept is None:
+        raise DataContractError(f"{WHO}: the dataset has no batch")
+    order = np.argsort(kept.index.to_numpy(), kind="stable")
+    return kept.iloc[order]

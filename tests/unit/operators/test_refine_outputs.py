@@ -1,4 +1,4 @@
-"""The refine step writes each train/validation/test split as a dataset of its own."""
+"""The refine step writes each split as a dataset of its own, and a t-SNE picture for the quality report."""
 
 from __future__ import annotations
 
@@ -90,3 +90,49 @@ def test_an_empty_split_is_still_written(tmp_path: Path, upstream: str) -> None:
 def test_split_outputs_must_name_a_column_a_stratified_split_writes(tmp_path: Path, upstream: str) -> None:
     with pytest.raises(AirflowFailException, match=r"split_outputs='fold'.*no stratified_split writes"):
         refine(tmp_path, upstream, split_outputs="fold")
+
+
+def test_tsne_picture_is_drawn_from_a_streamed_sample(tmp_path: Path, upstream: str) -> None:
+    spec = {"columns": ["id", "x"], "color_by": "label", "sample_size": 60, "random_state": 1}
+    transforms = [{"pca": {"columns": ["id", "x"], "n_components": 1}}]  # any chain; the picture is of the output
+    result = refine_with_x(tmp_path, upstream, transforms, tsne_picture=spec)
+    png = Path(result["pictures"]["tsne"].removeprefix("file://"))
+    assert png.name == "tsne.png" and png.parent.name == "refine"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_stream_sample_matches_the_whole_frame_choice() -> None:
+    from dataframe_pipeline.refine.tsne import sample_complete_rows, stream_sample
+
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame({"a": rng.normal(size=1000), "b": rng.normal(size=1000)}, index=pd.RangeIndex(3, 1003))
+    frame.loc[frame.index[::7], "b"] = np.nan
+    expected = sample_complete_rows(frame, ["a", "b"], 50, 9)
+    batches = [frame.iloc[i : i + 64] for i in range(0, len(frame), 64)]
+    assert stream_sample(batches, ["a", "b"], 50, 9).index.tolist() == expected.tolist()
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        ({"color_by": "label"}, "tsne_picture"),
+        ({"columns": "x"}, "tsne_picture.columns"),
+        ({"columns": ["x"], "sample_size": 1}, "tsne_picture.sample_size"),
+        ({"columns": ["x"], "perplexity": 5}, "tsne_picture"),
+    ],
+)
+def test_tsne_picture_configuration_is_checked_first(tmp_path: Path, upstream: str, spec: dict, field: str) -> None:
+    with pytest.raises(AirflowFailException, match=f"{field}="):
+        refine(tmp_path, upstream, tsne_picture=spec)
+
+
+def refine_with_x(tmp_path: Path, upstream: str, transforms: list, **kwargs) -> dict:
+    """Refine an input that also has a float column ``x``."""
+    reader = DatasetReader(fsspec.filesystem("file"), upstream.removeprefix("file://"))
+    frame = reader.read_pandas()
+    frame["x"] = np.sin(frame["id"].to_numpy() / 10.0)
+    path = tmp_path / "lake" / "with_x"
+    with DatasetWriter(fsspec.filesystem("file"), str(path)) as writer:
+        writer.write(frame)
+        writer.commit()
+    return refine(tmp_path, path.as_uri(), transforms=transforms, **kwargs)
