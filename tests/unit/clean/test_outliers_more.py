@@ -174,3 +174,17 @@ def test_isolation_forest_cap_on_empty_fit_changes_nothing(cloud: pd.DataFrame) 
     rule = IsolationForestOutliers(["x", "y"], action="cap").fit(cloud.iloc[:0])
     assert rule.cap_bounds_ == {}
     pd.testing.assert_frame_equal(rule.transform(cloud).data, cloud)
+
+
+def test_isolation_forest_cap_edges_one_row_constant_and_all_null_columns() -> None:
+    one = pd.DataFrame({"x": [1.0], "y": [2.0]})
+    rule = IsolationForestOutliers(["x", "y"], action="cap").fit(one)
+    assert rule.cap_bounds_ == {"x": (1.0, 1.0), "y": (2.0, 2.0)}
+    pd.testing.assert_frame_equal(rule.transform(one).data, one)
+    constant = pd.DataFrame({"x": [5.0] * 50, "y": np.arange(50.0)})
+    capped = IsolationForestOutliers(["x", "y"], action="cap").fit(constant).transform(constant).data
+    assert capped["x"].unique().tolist() == [5.0]
+    all_null = pd.DataFrame({"x": [np.nan] * 5, "y": np.arange(5.0)})
+    rule = IsolationForestOutliers(["x", "y"], action="cap").fit(all_null)  # no complete row to learn from
+    assert rule.cap_bounds_ == {}
+    pd.testing.assert_frame_equal(rule.transform(all_null).data, all_null)

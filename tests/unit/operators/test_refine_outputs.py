@@ -136,3 +136,15 @@ def refine_with_x(tmp_path: Path, upstream: str, transforms: list, **kwargs) -> 
         writer.write(frame)
         writer.commit()
     return refine(tmp_path, path.as_uri(), transforms=transforms, **kwargs)
+
+
+@pytest.mark.parametrize("rows", [0, 1])
+def test_splits_of_an_empty_or_one_row_input(tmp_path: Path, rows: int) -> None:
+    frame = pd.DataFrame({"id": np.arange(rows), "label": ["a"] * rows})
+    path = tmp_path / "lake" / "tiny"
+    with DatasetWriter(fsspec.filesystem("file"), str(path)) as writer:
+        writer.write(frame)
+        writer.commit()
+    result = refine(tmp_path, path.as_uri(), split_outputs="split")
+    assert sum(ref["rows"] for ref in result["splits"].values()) == rows
+    assert set(result["splits"]) == set(FRACTIONS)
