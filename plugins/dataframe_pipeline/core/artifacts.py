@@ -20,6 +20,7 @@ import json
 import os
 import platform
 import threading
+import warnings
 import zipfile
 from importlib import metadata
 from pathlib import Path
@@ -116,6 +117,20 @@ def describe(transformers: Iterable[BatchTransformer]) -> dict[str, Any]:
     }
 
 
+def import_skops() -> Any:
+    """``skops.io``, imported without flooding the task log.
+
+    At import, skops looks up every public numpy and scipy ufunc in every loaded module. In a task
+    process those include Airflow's deprecated-module shims, which warn on each lookup: about a
+    thousand ``DeprecatedImportWarning`` lines per import. Warnings raised from that lookup are
+    ignored (a filter on skops's module, added once; other warnings are untouched).
+    """
+    warnings.filterwarnings("ignore", module=r"skops\.io\._utils")
+    import skops.io
+
+    return skops.io
+
+
 def preload_skops() -> threading.Thread:
     """Import skops in a background thread and return the thread.
 
@@ -126,7 +141,7 @@ def preload_skops() -> threading.Thread:
 
     def load() -> None:
         with contextlib.suppress(ImportError):  # surfaces again, with its message, in save_fitted
-            import skops.io  # noqa: F401
+            import_skops()
 
     thread = threading.Thread(target=load, name="preload-skops", daemon=True)
     thread.start()
@@ -142,13 +157,12 @@ def save_fitted(transformers: list[BatchTransformer], path_or_fileobj: str | os.
     :raises ConfigurationError: a transformer whose state is positional (not in :data:`REUSABLE`).
     :raises NotFittedError: a stateful transformer that has not been fitted.
     """
-    import skops.io
-
+    skops_io = import_skops()
     transformers = list(transformers)
     for position, transformer in enumerate(transformers):
         _check_savable(position, transformer)
     sidecar = describe(transformers)
-    skops.io.dump(transformers, path_or_fileobj)
+    skops_io.dump(transformers, path_or_fileobj)
     if isinstance(path_or_fileobj, str | os.PathLike):
         sidecar_path = Path(f"{os.fspath(path_or_fileobj)}{SIDECAR_SUFFIX}")
         sidecar_path.write_text(json.dumps(sidecar, indent=2, sort_keys=True) + "\n", encoding="utf-8")
@@ -172,18 +186,17 @@ def load_fitted(
     :raises ArtifactError: not a skops archive (e.g. a pickle), untrusted types (named in the
         message), or content that is not a list of reusable transformers.
     """
-    import skops.io
-
+    skops_io = import_skops()
     data = _read_bytes(path_or_fileobj)
     try:
-        found = skops.io.get_untrusted_types(data=data)
+        found = skops_io.get_untrusted_types(data=data)
     except (zipfile.BadZipFile, KeyError, ValueError) as err:
         raise ArtifactError(f"not a skops fitted-state archive ({type(err).__name__}: {err})") from err
     allowed = TRUSTED_TYPES | set(trusted or ())
     refused = sorted(set(found) - allowed)
     if refused:
         raise ArtifactError(f"refusing to load untrusted types {refused}; trusted: {sorted(allowed)}")
-    loaded = skops.io.loads(data, trusted=sorted(set(found)))
+    loaded = skops_io.loads(data, trusted=sorted(set(found)))
     classes = {*REUSABLE, *(trusted or ())}
     if not isinstance(loaded, list) or not all(class_path(t) in classes for t in loaded):
         raise ArtifactError(f"expected a list of reusable transformers, got {type(loaded).__name__}: {loaded!r:.200}")

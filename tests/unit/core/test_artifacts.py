@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import pickle
 from pathlib import Path
 
@@ -201,3 +202,27 @@ def test_stateless_reusable_transformer_and_empty_list_round_trip() -> None:
         buffer.seek(0)
         assert len(load_fitted(buffer)) == len(transformers)
     assert describe([stateless])["transformers"][0]["fitted_attributes"] == []
+
+
+def test_importing_skops_in_a_task_process_does_not_flood_the_log() -> None:
+    """skops's import looks names up in every loaded module; Airflow's deprecated shims warn on each."""
+    import subprocess
+    import sys
+
+    code = (
+        "import warnings; warnings.simplefilter('always')\n"
+        "import airflow.sdk, airflow.models, airflow.utils.timezone, airflow.utils.trigger_rule\n"
+        "from dataframe_pipeline.core.artifacts import import_skops\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    import_skops()\n"
+        "print(len(caught))\n"
+    )
+    plugins = str(Path(__file__).resolve().parents[3] / "plugins")
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": plugins},
+    )
+    assert proc.stdout.strip().splitlines()[-1] == "0", proc.stdout[-2000:]
