@@ -92,6 +92,10 @@ class _KeyedAssigner(BatchTransformer):
         if isinstance(self.random_state, bool) or not isinstance(self.random_state, int):
             raise ConfigurationError("random_state", self.random_state, "must be an integer")
 
+    def columns_read(self) -> list[str] | None:
+        """Only the stratum column: the rest is decided by the rows' positions."""
+        return [] if self.stratify_by is None else [self.stratify_by]
+
     def _reset(self) -> None:
         self._keys: dict[Hashable, list[np.ndarray]] | None = None
         for name in _FITTED:
@@ -225,6 +229,12 @@ class StratifiedSplit(_KeyedAssigner):
         self.random_state = random_state
         self.column = column
 
+    def writes_column(self, name: str) -> bool:
+        return name == self.column
+
+    def may_remove_rows(self) -> bool:
+        return False
+
     def check_params(self, columns: Sequence[str] | None = None) -> None:
         """Raise ``ConfigurationError`` naming the bad field and value; ``columns`` is the input schema."""
         fractions = self.fractions
@@ -276,6 +286,9 @@ class Sample(_KeyedAssigner):
         self.fraction = fraction
         self.stratify_by = stratify_by
         self.random_state = random_state
+
+    def writes_column(self, name: str) -> bool:
+        return False
 
     def check_params(self, columns: Sequence[str] | None = None) -> None:
         """Raise ``ConfigurationError`` naming the bad field and value; ``columns`` is the input schema."""

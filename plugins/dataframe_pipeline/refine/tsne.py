@@ -58,11 +58,19 @@ def sample_complete_rows(frame: pd.DataFrame, columns: Sequence[str], sample_siz
     return frame.index[np.sort(chosen)]
 
 
+def _is_scale(colors: pd.Series) -> bool:
+    """Numbers get a colour scale, except integer labels with few values (0/1 targets, classes)."""
+    if not pd.api.types.is_numeric_dtype(colors) or pd.api.types.is_bool_dtype(colors):
+        return False
+    few_labels = pd.api.types.is_integer_dtype(colors) and colors.nunique() <= MAX_LEGEND_CATEGORIES
+    return not few_labels
+
+
 def _draw(ax: Axes, embedding: np.ndarray, colors: pd.Series | None, color_by: str | None) -> None:
     if colors is None:
         ax.scatter(embedding[:, 0], embedding[:, 1], s=6)
         return
-    if pd.api.types.is_numeric_dtype(colors) and not pd.api.types.is_bool_dtype(colors):
+    if _is_scale(colors):
         values = colors.to_numpy(dtype="float64", na_value=np.nan)
         points = ax.scatter(embedding[:, 0], embedding[:, 1], c=values, s=6, cmap="viridis")
         ax.figure.colorbar(points, ax=ax, label=color_by)

@@ -109,3 +109,13 @@ def test_configuration_errors(tmp_path: Path, kwargs: dict, field: str) -> None:
 def test_text_column_is_a_contract_error(tmp_path: Path) -> None:
     with pytest.raises(DataContractError, match="expected numbers"):
         tsne_picture(blobs(n=5), ["group"], path=tmp_path / "x.png")
+
+
+def test_integer_labels_get_a_legend_and_measures_a_colour_scale() -> None:
+    from dataframe_pipeline.refine.tsne import _is_scale
+
+    assert not _is_scale(pd.Series([0, 1, 1, 0]))  # a 0/1 target: two legend entries
+    assert not _is_scale(pd.Series(["a", "b"]))
+    assert not _is_scale(pd.Series([True, False]))
+    assert _is_scale(pd.Series([0.5, 1.5, 2.5]))  # a measure
+    assert _is_scale(pd.Series(range(100)))  # too many integer values for a legend
