@@ -4,7 +4,9 @@ Preprocessing, in order: lowercase, strip accents (Unicode NFKD, combining marks
 scikit-learn's ``strip_accents="unicode"``), tokenise with scikit-learn's default pattern (words
 of two or more word characters), remove stop words, lemmatise (simplemma, its data ships with the
 package), stem (nltk's Porter or English Snowball stemmer, no corpora needed). A null text is an
-empty document.
+empty document. ``lemmatize="wordnet"`` uses NLTK's WordNet lemmatiser instead (English, nouns)
+when the WordNet corpus is installed (``python -m nltk.downloader wordnet``, or ``NLTK_DATA``);
+without it the configuration check fails at the start and says so.
 
 ``method="hashing"`` is stateless (scikit-learn's ``HashingVectorizer``, ``alternate_sign=False``,
 l2-normalised rows). ``method="tfidf"`` is fitted in one streaming pass with bounded memory: the
@@ -21,7 +23,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
 METHODS = ("hashing", "tfidf")
 OUTPUTS = ("dense", "tokens")
 STEMMERS = (None, "porter", "snowball")
+WORDNET = "wordnet"
 TOKEN_PATTERN = re.compile(r"(?u)\b\w\w+\b")
 #: the term counts are pruned when they hold more than PRUNE_AT * max_features terms ...
 PRUNE_AT = 100
@@ -50,6 +53,28 @@ def strip_accents(text: str) -> str:
     """``text`` without combining marks after NFKD decomposition (scikit-learn's ``strip_accents_unicode``)."""
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def _check_wordnet() -> None:
+    import nltk
+
+    try:
+        nltk.data.find("corpora/wordnet")
+    except LookupError:
+        raise ConfigurationError(
+            "lemmatize",
+            WORDNET,
+            f"needs NLTK's WordNet corpus, not found in {list(nltk.data.path)}: install it with "
+            "'python -m nltk.downloader wordnet' (or point NLTK_DATA at it), or use a simplemma "
+            "language code such as 'en', whose data ships with the package",
+        ) from None
+
+
+def _wordnet_lemmatize(lemmatizer: Any) -> Callable[..., str]:
+    def lemmatize(token: str, lang: str | None = None) -> str:
+        return lemmatizer.lemmatize(token)
+
+    return lemmatize
 
 
 def _stemmer(name: str | None) -> Callable[[str], str] | None:
@@ -79,7 +104,8 @@ class TextFeatures(BatchTransformer):
     :param stop_words: ``"english"`` (scikit-learn's list), a list of words, or ``None``; compared
         with the tokens after lowercasing and accent stripping.
     :param stemmer: ``None``, ``"porter"`` or ``"snowball"`` (English).
-    :param lemmatize: ``None`` or a simplemma language code (``"en"``, ``"fr"`` ...).
+    :param lemmatize: ``None``, a simplemma language code (``"en"``, ``"fr"`` ...) or ``"wordnet"``
+        (NLTK's WordNet lemmatiser; needs the WordNet corpus).
     :param method: ``"hashing"`` or ``"tfidf"``.
     :param n_features: number of hashed columns.
     :param max_features: bound of the tfidf vocabulary.
@@ -154,11 +180,15 @@ class TextFeatures(BatchTransformer):
             raise ConfigurationError("stop_words", words, 'must be "english", a list of words or None')
         if self.stemmer not in STEMMERS:
             raise ConfigurationError("stemmer", self.stemmer, f"must be one of {STEMMERS}")
-        if self.lemmatize is not None:
+        if self.lemmatize == WORDNET:
+            _check_wordnet()
+        elif self.lemmatize is not None:
             from simplemma.strategies.dictionaries.dictionary_factory import SUPPORTED_LANGUAGES
 
             if self.lemmatize not in SUPPORTED_LANGUAGES:
-                raise ConfigurationError("lemmatize", self.lemmatize, "must be None or a simplemma language code")
+                raise ConfigurationError(
+                    "lemmatize", self.lemmatize, "must be None, a simplemma language code or 'wordnet'"
+                )
 
     # -- preprocessing -----------------------------------------------------------------------
 
@@ -177,8 +207,12 @@ class TextFeatures(BatchTransformer):
         lang = self.lemmatize
         if lang is None:
             return stem
-        from simplemma import lemmatize
+        if lang == WORDNET:
+            from nltk.stem import WordNetLemmatizer
 
+            lemmatize = _wordnet_lemmatize(WordNetLemmatizer())
+        else:
+            from simplemma import lemmatize
         if stem is None:
             return lambda token: lemmatize(token, lang=lang)
         return lambda token: stem(lemmatize(token, lang=lang))

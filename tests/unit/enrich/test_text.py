@@ -146,3 +146,57 @@ def test_errors(df: pd.DataFrame) -> None:
         with pytest.raises(ConfigurationError) as info:
             TextFeatures("doc", **kwargs).check_params(["doc"])
         assert info.value.field == field
+
+
+# -- NLTK WordNet lemmatisation: a tiny corpus in WordNet's own file format, read by NLTK's reader ------
+
+_WN_HEADER = (
+    "  1 This software and database is being provided to you, the LICENSEE, by  \n  2 WordNet 3.0 Copyright 2006\n"
+)
+
+
+def _write_tiny_wordnet(root) -> None:
+    """A few lemmas and exceptions, enough for WordNetLemmatizer (morphy) to run for real."""
+    folder = root / "corpora" / "wordnet"
+    folder.mkdir(parents=True)
+    (folder / "lexnames").write_text(
+        "00\tadj.all\t3\n01\tadj.pert\t3\n02\tadv.all\t4\n03\tnoun.Tops\t1\n04\tverb.body\t2\n"
+    )
+    for name, letter, lexfile, words in [
+        ("noun", "n", 3, ["cake", "goose", "mouse", "runner"]),
+        ("verb", "v", 4, ["run"]),
+        ("adj", "a", 0, ["good"]),
+        ("adv", "r", 2, ["well"]),
+    ]:
+        data, entries = _WN_HEADER, []
+        for word in words:
+            offset = len(data.encode())
+            data += f"{offset:08d} {lexfile:02d} {letter} 01 {word} 0 000 | a {word}  \n"
+            entries.append(f"{word} {letter} 1 0 1 0 {offset:08d}  \n")
+        (folder / f"data.{name}").write_text(data)
+        (folder / f"index.{name}").write_text(_WN_HEADER + "".join(sorted(entries)))
+    (folder / "noun.exc").write_text("geese goose\nmice mouse\n")
+    for name in ("verb.exc", "adj.exc", "adv.exc", "index.sense", "cntlist.rev"):
+        (folder / name).write_text("")
+
+
+def test_wordnet_lemmatiser_when_its_corpus_is_installed(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import nltk
+
+    _write_tiny_wordnet(tmp_path)
+    monkeypatch.setattr(nltk.data, "path", [str(tmp_path)])
+    df = pd.DataFrame({"t": ["Geese and mice", "Cakes for the runners"]})
+    transformer = TextFeatures("t", lemmatize="wordnet", output="tokens")
+    transformer.check_params(["t"])
+    assert transformer.transform(df).data["txt_tokens"].tolist() == ["goose mouse", "cake runner"]
+
+
+def test_wordnet_without_its_corpus_fails_at_the_start_and_says_how_to_fix_it(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import nltk
+
+    monkeypatch.setattr(nltk.data, "path", [str(tmp_path)])
+    with pytest.raises(ConfigurationError, match=r"lemmatize='wordnet'.*nltk.downloader wordnet") as error:
+        TextFeatures("t", lemmatize="wordnet").check_params(["t"])
+    assert error.value.field == "lemmatize"
