@@ -7,7 +7,8 @@ backfill of any range of 2013 reloads exactly its days and a re-run replaces its
 
 `ingest` streams the rows through a server-side cursor with the interval as bound parameters,
 `clean` drops cancelled flights by a named rule and flags far-out arrival delays, `enrich` one-hot
-encodes carrier and origin and scales distance, departure delay and air time, `refine` splits
+encodes carrier and origin and scales distance, departure delay and air time, `refine` adds two
+principal components of the scaled numbers and splits
 train/test stratified by origin, `validate` runs `include/expectations/flights.json` and `store`
 publishes `flights/date=<day>/split=<split>/`.
 

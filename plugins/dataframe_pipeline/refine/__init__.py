@@ -1,4 +1,4 @@
-"""Refine step: dimensionality reduction (PCA), seeded stratified splits and samples.
+"""Refine step: normalisation, dimensionality reduction (PCA, SVD), seeded stratified splits and samples.
 
 The transformers are exported lazily, so importing this package (as the step's operators do
 while a DAG file is parsed) does not import pandas or scikit-learn.
@@ -13,6 +13,7 @@ __getattr__, __all__ = lazy_exports(
     {
         "ClassBalancer": "balance",
         "PCAProjection": "pca",
+        "RowNormalizer": "normalize",
         "Sample": "sampling",
         "StratifiedSplit": "sampling",
         "SystematicSample": "sampling_more",

@@ -26,6 +26,10 @@ class RefineOperator(TransformStepOperator):
         sample             Sample(fraction, stratify_by, random_state)
         systematic_sample  SystematicSample(step, start)
         balance_classes    ClassBalancer(target, strategy, ratio, random_state, weight_column)
+        normalize          RowNormalizer(columns, norm, suffix): each row to unit L2/L1/max norm
+        standard_scale     StandardScaler(columns, with_mean, with_std, suffix)   (as in enrich)
+        minmax_scale       MinMaxScaler(columns, feature_range, suffix)           (as in enrich)
+        robust_scale       RobustScaler(columns, quantile_range, suffix)          (as in enrich)
 
     :param transforms: ``[{"pca": {"columns": [...], "n_components": 3}}, ...]`` (templated)
     :param split_outputs: the column a ``stratified_split`` writes (e.g. ``"split"``): besides the
@@ -49,6 +53,11 @@ class RefineOperator(TransformStepOperator):
         "truncated_svd": "dataframe_pipeline.refine.svd:TruncatedSVDProjection",
         "systematic_sample": "dataframe_pipeline.refine.sampling_more:SystematicSample",
         "balance_classes": "dataframe_pipeline.refine.balance:ClassBalancer",
+        # normalisation and standardisation of the final features (the same classes as enrich's)
+        "normalize": "dataframe_pipeline.refine.normalize:RowNormalizer",
+        "standard_scale": "dataframe_pipeline.enrich.scaling:StandardScaler",
+        "minmax_scale": "dataframe_pipeline.enrich.scalers_more:MinMaxScaler",
+        "robust_scale": "dataframe_pipeline.enrich.scalers_more:RobustScaler",
     }
 
     def __init__(

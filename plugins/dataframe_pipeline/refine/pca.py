@@ -61,8 +61,8 @@ def _matrix(batch: pd.DataFrame, columns: Sequence[str], who: str) -> np.ndarray
     return matrix
 
 
-def _reasons(matrix: np.ndarray, bad: np.ndarray, columns: Sequence[str]) -> list[str]:
-    """``"pca: null in a, b"`` (and/or ``"infinite value in c"``) for each bad row."""
+def _reasons(matrix: np.ndarray, bad: np.ndarray, columns: Sequence[str], rule: str = "pca") -> list[str]:
+    """``"<rule>: null in a, b"`` (and/or ``"infinite value in c"``) for each bad row."""
     flags = np.hstack([np.isnan(matrix[bad]), np.isinf(matrix[bad])])
     patterns, inverse = np.unique(flags, axis=0, return_inverse=True)
     n = len(columns)
@@ -72,7 +72,7 @@ def _reasons(matrix: np.ndarray, bad: np.ndarray, columns: Sequence[str]) -> lis
         for label, hits in (("null in", pattern[:n]), ("infinite value in", pattern[n:])):
             if hits.any():
                 parts.append(f"{label} " + ", ".join(c for c, hit in zip(columns, hits, strict=True) if hit))
-        texts.append("pca: " + "; ".join(parts))
+        texts.append(f"{rule}: " + "; ".join(parts))
     return [texts[i] for i in inverse.ravel()]
 
 

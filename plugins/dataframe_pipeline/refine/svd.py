@@ -169,7 +169,7 @@ class TruncatedSVDProjection(ComponentOutputs, BatchTransformer):
         bad = ~np.isfinite(matrix).all(axis=1)
         result = BatchResult(data=batch)
         if bad.any():
-            texts = [t.replace("pca:", f"{self.rule_name}:", 1) for t in _reasons(matrix, bad, self.columns)]
+            texts = _reasons(matrix, bad, self.columns, self.rule_name)
             reasons = pd.Series(texts, index=batch.index[bad], dtype="str").reindex(batch.index)
             result = split_rows(batch, pd.Series(bad, index=batch.index), self.rule_name, reasons)
         zero = np.zeros(len(self.columns))

@@ -255,10 +255,12 @@ def _declaration_cases() -> list:
     from dataframe_pipeline.clean.outliers import IQROutliers
     from dataframe_pipeline.enrich.encoding import OneHotEncoder
     from dataframe_pipeline.enrich.scaling import StandardScaler
+    from dataframe_pipeline.refine.normalize import RowNormalizer
     from dataframe_pipeline.refine.pca import PCAProjection
     from dataframe_pipeline.refine.sampling import Sample, StratifiedSplit
 
     return [
+        RowNormalizer(["a", "b"], suffix="_n"),
         StratifiedSplit({"train": 0.6, "test": 0.4}, stratify_by="c", random_state=1),
         StratifiedSplit({"train": 0.5, "test": 0.5}),
         Sample(0.5, stratify_by="c"),
