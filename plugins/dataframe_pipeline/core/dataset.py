@@ -478,9 +478,13 @@ class DatasetReader:
     def iter_batches(
         self, batch_rows: int = DEFAULT_BATCH_ROWS, columns: Sequence[str] | None = None
     ) -> Iterator[pd.DataFrame]:
-        """pandas batches indexed by row position in the dataset."""
+        """pandas batches indexed by row position in the dataset (read, decoded and converted in a
+        background thread while the caller works on the previous batch)."""
+        return prefetch(self._frames(batch_rows, columns))
+
+    def _frames(self, batch_rows: int, columns: Sequence[str] | None) -> Iterator[pd.DataFrame]:
         offset = 0
-        for table in self.iter_tables(batch_rows, columns):
+        for table in self._tables(batch_rows, columns):
             df = table.to_pandas()
             df.index = pd.RangeIndex(offset, offset + len(df))
             offset += len(df)

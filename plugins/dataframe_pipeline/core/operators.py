@@ -111,7 +111,13 @@ class DataFrameStepOperator(BaseOperator):
         from dataframe_pipeline.core.dataset import DatasetWriter, new_attempt_id
 
         path = self.task_path(context) / name
-        return DatasetWriter(path.fs, path.path, uri=str(path), attempt_id=new_attempt_id(context["ti"].try_number))
+        return DatasetWriter(
+            path.fs,
+            path.path,
+            uri=str(path),
+            attempt_id=new_attempt_id(context["ti"].try_number),
+            compression=settings.compression(),
+        )
 
     def open_quarantine(self, context: Context) -> QuarantineWriter:
         from dataframe_pipeline.core.quarantine import QuarantineWriter
@@ -359,7 +365,7 @@ class ScratchSpace:
 
         self.count += 1
         path = self.root / f"checkpoint-{self.count}"
-        writer = DatasetWriter(path.fs, path.path, uri=str(path))
+        writer = DatasetWriter(path.fs, path.path, uri=str(path), compression="lz4")  # scratch: speed over size
         position, batch_rows = self.POSITION, self.batch_rows
 
         class _Checkpoint:

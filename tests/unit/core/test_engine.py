@@ -305,3 +305,18 @@ def test_declarations_match_what_the_transformer_does(transformer: BatchTransfor
     assert not transformer.writes_column("extra")
     if not transformer.may_remove_rows():
         assert len(full.data) == len(df)
+
+
+def test_intermediate_codec_comes_from_the_environment_and_a_bad_one_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dataframe_pipeline.core.settings import compression
+    from dataframe_pipeline.exceptions import ConfigurationError
+
+    monkeypatch.delenv("DATAFRAME_PIPELINE_COMPRESSION", raising=False)
+    assert compression() == "lz4"
+    monkeypatch.setenv("DATAFRAME_PIPELINE_COMPRESSION", " ZSTD ")
+    assert compression() == "zstd"
+    monkeypatch.setenv("DATAFRAME_PIPELINE_COMPRESSION", "lzma")
+    with pytest.raises(ConfigurationError, match=r"DATAFRAME_PIPELINE_COMPRESSION='lzma'.*must be one of"):
+        compression()

@@ -207,3 +207,17 @@ def test_fitted_state_is_saved_and_reapplied_to_new_data(tmp_path: Path) -> None
         clean("serve.csv", 4, fitted_from="orders_v1")
     with pytest.raises(AirflowFailException, match="no fitted state"):
         clean("serve.csv", 5, fitted_from="orders_v9")
+
+
+def test_intermediate_datasets_use_the_configured_codec(tmp_path: Path, csv_file: Path, monkeypatch) -> None:
+    import pyarrow.parquet as pq
+
+    for codec, parquet_name in (("zstd", "ZSTD"), ("lz4", "LZ4")):
+        monkeypatch.setenv("DATAFRAME_PIPELINE_COMPRESSION", codec)
+        result = ingest(tmp_path, str(csv_file))
+        folder = Path(result["dataset"]["uri"].removeprefix("file://"))
+        (part,) = folder.glob("attempt=*/part-*.parquet")
+        assert pq.ParquetFile(part).metadata.row_group(0).column(0).compression == parquet_name
+    monkeypatch.setenv("DATAFRAME_PIPELINE_COMPRESSION", "lzma")
+    with pytest.raises(AirflowFailException, match="DATAFRAME_PIPELINE_COMPRESSION='lzma'"):
+        ingest(tmp_path, str(csv_file))
