@@ -175,19 +175,21 @@ def run_floor(args: argparse.Namespace) -> tuple[dict, float]:
     import skops.io  # noqa: F401 - the imports are part of the floor
 
     from dataframe_pipeline.core.dataset import DatasetReader, DatasetWriter
+    from dataframe_pipeline.core.settings import compression
 
     imports = time.perf_counter() - import_start
+    codec = compression()  # the codec the steps write with
     fs = fsspec.filesystem("file")
     start = time.perf_counter()
     reader = pa_csv.open_csv(args.source, read_options=pa_csv.ReadOptions(block_size=1 << 23))
-    with pq.ParquetWriter(WORK / "floor.parquet", reader.schema, compression="zstd") as writer:
+    with pq.ParquetWriter(WORK / "floor.parquet", reader.schema, compression=codec) as writer:
         for batch in reader:
             writer.write_batch(batch)
     timings = {"csv_to_parquet": time.perf_counter() - start}
     for dataset in json.loads(args.previous):
         step_start = time.perf_counter()
         source = DatasetReader(fs, dataset.removeprefix("file://"))
-        with DatasetWriter(fs, str(WORK / "floor_dataset")) as out:
+        with DatasetWriter(fs, str(WORK / "floor_dataset"), compression=codec) as out:
             for table in source.iter_tables():
                 out.write(table)
             out.commit()
