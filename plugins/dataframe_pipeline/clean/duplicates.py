@@ -203,11 +203,11 @@ class _SeenHashes:
         if not len(run):
             return
         while self.runs and len(self.runs[-1]) <= len(run):
-            merged = np.concatenate([self.runs.pop(), run])
-            merged.sort(kind="stable")  # timsort: two sorted runs merge in linear time
-            keep = np.ones(len(merged), dtype=bool)
-            keep[1:] = merged[1:] != merged[:-1]
-            run = merged[keep]
+            run = np.concatenate([self.runs.pop(), run])  # the two runs are released here
+            run.sort(kind="stable")  # timsort: two sorted runs merge in linear time
+            repeated = np.flatnonzero(run[1:] == run[:-1])
+            if len(repeated):  # only a hash added twice (not possible from add's callers): no copy otherwise
+                run = np.delete(run, repeated + 1)
         self.runs.append(run)
 
 

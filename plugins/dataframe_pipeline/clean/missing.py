@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from dataframe_pipeline.core.batch import BatchResult, drop_rows, split_rows
+from dataframe_pipeline.core.quantiles import ExactQuantiles
 from dataframe_pipeline.core.transform import BatchTransformer, NotFittedError
 from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
 
@@ -282,15 +283,16 @@ class _MeanAccumulator(_Accumulator):
 
 
 class _MedianAccumulator(_Accumulator):
+    """Exact median; memory follows the distinct values (see :mod:`dataframe_pipeline.core.quantiles`)."""
+
     def __init__(self) -> None:
-        self.parts: list[np.ndarray] = []
+        self.values = ExactQuantiles()
 
     def add(self, column: str, series: pd.Series) -> None:
-        self.parts.append(_numeric_values(column, series).dropna().to_numpy(np.float64))
+        self.values.add(_numeric_values(column, series).dropna().to_numpy(np.float64))
 
     def result(self) -> float:
-        values = np.concatenate([np.empty(0, np.float64), *self.parts])
-        return float(np.median(values)) if len(values) else math.nan
+        return self.values.median()
 
 
 class _MostFrequentAccumulator(_Accumulator):

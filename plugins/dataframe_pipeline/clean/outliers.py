@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from dataframe_pipeline.core.batch import BatchResult, drop_rows, split_rows
+from dataframe_pipeline.core.quantiles import ExactQuantiles
 from dataframe_pipeline.core.transform import BatchTransformer, NotFittedError
 from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
 
@@ -97,7 +98,7 @@ class IQROutliers(BatchTransformer):
     # -- fitting -------------------------------------------------------------------------------
 
     def _reset(self) -> None:
-        self._values: dict[str, list[np.ndarray]] = {c: [] for c in self.columns}
+        self._values: dict[str, ExactQuantiles] = {c: ExactQuantiles() for c in self.columns}
         self.__dict__.pop("bounds_", None)
 
     def partial_fit(self, batch: pd.DataFrame) -> Self:
@@ -110,7 +111,9 @@ class IQROutliers(BatchTransformer):
             self._reset()
         for column in self.columns:
             values = _numeric(batch, column).dropna().to_numpy(np.float64)
-            self._values[column].append(values)
+            if self.scale == "log":
+                values = np.log(values[values > 0])
+            self._values[column].add(values)
         return self
 
     def finish_fit(self) -> Self:
@@ -119,18 +122,16 @@ class IQROutliers(BatchTransformer):
             self._reset()
         bounds: dict[str, tuple[float, float]] = {}
         for column in self.columns:
-            values = np.concatenate([np.empty(0, np.float64), *self._values[column]])
-            if self.scale == "log":
-                values = np.log(values[values > 0])
-            if len(values):
+            values = self._values[column]
+            if values.n:
                 # np.quantile's default (linear) is what Series.quantile calls on the non-null values.
-                q1, q3 = (float(q) for q in np.quantile(values, [0.25, 0.75]))
+                q1, q3 = values.quantiles([0.25, 0.75])
                 spread = self.factor * (q3 - q1)
                 low, high = q1 - spread, q3 + spread
                 bounds[column] = (math.exp(low), math.exp(high)) if self.scale == "log" else (low, high)
         self.bounds_ = bounds
         # The collected values are not part of the fitted state (which is saved with the run).
-        self._values = {c: [] for c in self.columns}
+        del self._values
         return self
 
     # -- transforming --------------------------------------------------------------------------

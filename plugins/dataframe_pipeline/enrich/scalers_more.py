@@ -16,6 +16,7 @@ import pandas as pd
 
 from dataframe_pipeline.core.batch import BatchResult
 from dataframe_pipeline.core.columns import check_column_list, require_columns
+from dataframe_pipeline.core.quantiles import ExactQuantiles
 from dataframe_pipeline.core.transform import BatchTransformer, NotFittedError
 from dataframe_pipeline.enrich.scaling import SuffixedOutput, _as_float
 from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
@@ -183,22 +184,22 @@ class RobustScaler(_ColumnScaler):
         _check_pair("quantile_range", self.quantile_range, 0.0, 100.0)
 
     def _reset(self) -> None:
-        self._values: dict[str, list[np.ndarray]] | None = None
+        self._values: dict[str, ExactQuantiles] | None = None
         self._forget()
 
-    def _accumulator(self) -> dict[str, list[np.ndarray]]:
+    def _accumulator(self) -> dict[str, ExactQuantiles]:
         values = getattr(self, "_values", None)
         if values is None:
-            values = self._values = {col: [] for col in self.columns}
+            values = self._values = {col: ExactQuantiles() for col in self.columns}
         return values
 
     def partial_fit(self, batch: pd.DataFrame) -> Self:
-        """Collect the batch's non-null values per column (8 bytes each)."""
+        """Collect the batch's non-null values per column (exact; see :mod:`dataframe_pipeline.core.quantiles`)."""
         self.check_params()
         require_columns(batch, self.columns, self.rule_name)
         collected = self._accumulator()
         for col in self.columns:
-            collected[col].append(self._finite(batch, col))
+            collected[col].add(self._finite(batch, col))
         return self
 
     def finish_fit(self) -> Self:
@@ -207,12 +208,12 @@ class RobustScaler(_ColumnScaler):
         collected = self._accumulator()
         self.center_, self.scale_, self.n_samples_seen_ = {}, {}, {}
         for col in self.columns:
-            values = np.concatenate(collected[col]) if collected[col] else np.empty(0)
-            self.n_samples_seen_[col] = int(values.size)
-            if not values.size:
+            values = collected[col]
+            self.n_samples_seen_[col] = int(values.n)
+            if not values.n:
                 self.center_[col] = self.scale_[col] = math.nan
                 continue
-            low, median, high = np.percentile(values, [q_low, 50.0, q_high])
+            low, median, high = values.percentiles([q_low, 50.0, q_high])
             self.center_[col] = float(median)
             self.scale_[col] = _safe_scale(float(high - low))
         self._values = None
