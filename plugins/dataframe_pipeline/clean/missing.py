@@ -11,10 +11,11 @@ Strategies, applied in this order within a batch:
 
 The statistics of ``mean``, ``median`` and ``most_frequent`` are fitted on the rows that survive steps
 1 and 2, i.e. on the rows the fill is applied to. They are exact and independent of how the input is
-split into batches: the mean is an exact (integer) sum divided by the count, the median is taken from
-the collected non-null values (8 bytes per row), the most frequent value comes from merged value counts
-with ties broken by the smallest value. Integer columns imputed with a mean or a median become float
-(``Int64`` -> ``Float64``, ``int64`` -> ``float64``) in every batch, so batches concatenate cleanly.
+split into batches: the mean is an exact (integer) sum divided by the count, the median is taken
+from the collected non-null values (value/count pairs, see ``core/quantiles.py``), the most frequent
+value comes from merged value counts with ties broken by the smallest value. Integer columns imputed
+with a mean or a median become float (``Int64`` -> ``Float64``, ``int64`` -> ``float64``) in every
+batch, so batches concatenate cleanly.
 """
 
 from __future__ import annotations

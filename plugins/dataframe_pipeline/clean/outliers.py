@@ -1,9 +1,9 @@
 """Outliers by Tukey's rule: values outside ``[Q1 - factor * IQR, Q3 + factor * IQR]``.
 
 The quartiles are those of ``pandas.Series.quantile`` (linear interpolation) over the non-null values
-of the whole input, computed exactly from the collected values (8 bytes per row while fitting), so
-they do not depend on how the input is split into batches. Nulls are never outliers; a column with no
-non-null value gets no bounds and flags nothing.
+of the whole input, computed exactly from the collected values (value/count pairs while fitting,
+see ``core/quantiles.py``), so they do not depend on how the input is split into batches. Nulls are
+never outliers; a column with no non-null value gets no bounds and flags nothing.
 
 Actions:
 
