@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +9,7 @@ from airflow.dag_processing.dagbag import DagBag
 from airflow.sdk import DeadlineAlert
 
 from dataframe_pipeline.core.operators import DataFrameStepOperator
+from tests.fresh_python import run_fresh_python
 
 PROJECT = Path(__file__).resolve().parents[2]
 DAG_FILES = sorted((PROJECT / "dags").glob("*.py"))
@@ -71,14 +69,7 @@ def test_dag_file_parses_fast_without_heavy_imports(path: Path) -> None:
         "print(time.perf_counter() - t)\n"
         f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))\n"
     )
-    env_path = f"{PROJECT / 'plugins'}"
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "PYTHONPATH": env_path},
-    ).stdout.split("\n")
+    out = run_fresh_python(code).split("\n")
     seconds, heavy = float(out[-3]), out[-2]
     print(f"{path.name}: parsed in {seconds:.3f}s")
     assert heavy == "", f"{path.name} imports {heavy} at parse time"

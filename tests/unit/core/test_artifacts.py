@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import pickle
 from pathlib import Path
 
@@ -206,8 +205,7 @@ def test_stateless_reusable_transformer_and_empty_list_round_trip() -> None:
 
 def test_importing_skops_in_a_task_process_does_not_flood_the_log() -> None:
     """skops's import looks names up in every loaded module; Airflow's deprecated shims warn on each."""
-    import subprocess
-    import sys
+    from tests.fresh_python import run_fresh_python
 
     code = (
         "import warnings; warnings.simplefilter('always')\n"
@@ -217,12 +215,5 @@ def test_importing_skops_in_a_task_process_does_not_flood_the_log() -> None:
         "    import_skops()\n"
         "print(len(caught))\n"
     )
-    plugins = str(Path(__file__).resolve().parents[3] / "plugins")
-    proc = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "PYTHONPATH": plugins},
-    )
-    assert proc.stdout.strip().splitlines()[-1] == "0", proc.stdout[-2000:]
+    out = run_fresh_python(code)
+    assert out.strip().splitlines()[-1] == "0", out[-2000:]
