@@ -14,9 +14,10 @@ pytestmark = pytest.mark.unit
 QS = [0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0]
 
 
-def accumulate(batches: list[np.ndarray], buffer: int) -> ExactQuantiles:
+def accumulate(batches: list[np.ndarray], buffer: int, compressible: float = 0.25) -> ExactQuantiles:
     acc = ExactQuantiles()
     acc.BUFFER = buffer  # fold often, so the pairs are merged many times
+    acc.COMPRESSIBLE = compressible  # 1.0: always pairs; 0.0: raw after the first fold
     for batch in batches:
         acc.add(batch)
     return acc
@@ -35,12 +36,12 @@ values_lists = st.lists(
 )
 
 
-@settings(max_examples=300, deadline=None)
-@given(values_lists, st.sampled_from([1, 3, 16, 1 << 20]))
-def test_matches_numpy_bit_for_bit(batches: list[list[float]], buffer: int) -> None:
+@settings(max_examples=400, deadline=None)
+@given(values_lists, st.sampled_from([1, 3, 16, 1 << 20]), st.sampled_from([0.0, 0.25, 1.0]))
+def test_matches_numpy_bit_for_bit(batches: list[list[float]], buffer: int, compressible: float) -> None:
     arrays = [np.array(b, dtype=np.float64) for b in batches]
     whole = np.concatenate(arrays)
-    acc = accumulate(arrays, buffer)
+    acc = accumulate(arrays, buffer, compressible)
     if not len(whole):
         assert all(np.isnan(acc.quantiles(QS))) and np.isnan(acc.median())
         return
