@@ -11,17 +11,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
-import pandas as pd
 
-from dataframe_pipeline.core.batch import BatchResult, split_rows
+from dataframe_pipeline.core.batch import BatchResult
 from dataframe_pipeline.core.columns import check_column_list, require_columns
 from dataframe_pipeline.core.transform import BatchTransformer
 from dataframe_pipeline.enrich.scaling import SuffixedOutput
 from dataframe_pipeline.exceptions import ConfigurationError
-from dataframe_pipeline.refine.pca import _matrix, _reasons
+from dataframe_pipeline.refine.pca import split_incomplete
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+    import pandas as pd
 
 NORMS = ("l2", "l1", "max")
 
@@ -58,15 +59,7 @@ class RowNormalizer(SuffixedOutput, BatchTransformer):
         """Normalise the complete rows; quarantine the rows with a null or infinite value."""
         self.check_params()
         require_columns(batch, self.columns, self.rule_name)
-        matrix = _matrix(batch, self.columns, self.rule_name)
-        bad = ~np.isfinite(matrix).all(axis=1)
-        result = BatchResult(data=batch)
-        if bad.any():
-            reasons = pd.Series(
-                _reasons(matrix, bad, self.columns, self.rule_name), index=batch.index[bad], dtype="str"
-            )
-            result = split_rows(batch, pd.Series(bad, index=batch.index), self.rule_name, reasons)
-            matrix = matrix[~bad]
+        result, matrix = split_incomplete(batch, self.columns, self.rule_name)
         out = result.data.copy(deep=False)
         normalised = matrix / self._norms(matrix)[:, None]
         for j, col in enumerate(self.columns):

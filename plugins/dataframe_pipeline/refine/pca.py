@@ -76,6 +76,18 @@ def _reasons(matrix: np.ndarray, bad: np.ndarray, columns: Sequence[str], rule: 
     return [texts[i] for i in inverse.ravel()]
 
 
+def split_incomplete(batch: pd.DataFrame, columns: Sequence[str], rule: str) -> tuple[BatchResult, np.ndarray]:
+    """The numeric ``columns`` of the batch as a matrix; the rows with a null or infinite value are
+    quarantined under ``rule`` (reason ``"<rule>: null in a, b"``). Returns the result and the
+    matrix of the rows it kept."""
+    matrix = _matrix(batch, columns, rule)
+    bad = ~np.isfinite(matrix).all(axis=1)
+    if not bad.any():
+        return BatchResult(data=batch), matrix
+    reasons = pd.Series(_reasons(matrix, bad, columns, rule), index=batch.index[bad], dtype="str")
+    return split_rows(batch, pd.Series(bad, index=batch.index), rule, reasons), matrix[~bad]
+
+
 def _fix_signs(components: np.ndarray) -> np.ndarray:
     """Flip components so that each one's largest-magnitude loading (the first, on ties) is positive."""
     pivots = components[np.arange(len(components)), np.abs(components).argmax(axis=1)]
@@ -107,6 +119,20 @@ class ComponentOutputs:
     n_components: int
     prefix: str
     keep_input: bool
+    rule_name: str
+    components_: np.ndarray
+
+    def _check_component_params(self, columns: Sequence[str] | None) -> None:
+        """Check ``columns``, ``n_components``, ``prefix`` and ``keep_input``."""
+        check_column_list(self.columns, columns)
+        if not _is_count(self.n_components, 1) or self.n_components > len(self.columns):
+            raise ConfigurationError(
+                "n_components", self.n_components, f"must be an integer from 1 to {len(self.columns)}"
+            )
+        if not isinstance(self.prefix, str) or not self.prefix:
+            raise ConfigurationError("prefix", self.prefix, "must be a non-empty string")
+        if not isinstance(self.keep_input, bool):
+            raise ConfigurationError("keep_input", self.keep_input, "must be True or False")
 
     def _check_outputs(self, columns: Sequence[str] | None) -> None:
         if columns is not None:
@@ -130,6 +156,26 @@ class ComponentOutputs:
     def get_feature_names_out(self, input_features: Sequence[str]) -> list[str]:
         """Input columns (less ``columns`` unless ``keep_input``) followed by the components."""
         return self._passthrough(input_features) + self.output_names()
+
+    def _center(self) -> np.ndarray:
+        """What is subtracted from a row before it is projected."""
+        raise NotImplementedError
+
+    def transform(self, batch: pd.DataFrame) -> BatchResult:
+        """Project the complete rows; quarantine rows with a null or infinite input value."""
+        if not hasattr(self, "components_"):
+            raise NotFittedError(f"{type(self).__name__} is not fitted; call fit() or finish_fit() first")
+        require_columns(batch, self.columns, self.rule_name)
+        names = self.output_names()
+        clashes = sorted(set(self._passthrough(batch.columns)) & set(names))
+        if clashes:
+            raise DataContractError(f"{self.rule_name}: output columns {clashes} already exist in the input")
+        result, complete = split_incomplete(batch, self.columns, self.rule_name)
+        kept = result.data
+        projected = project(complete, self._center(), self.components_)
+        scores = pd.DataFrame(projected, index=kept.index, columns=names, copy=False)
+        data = pd.concat([kept[self._passthrough(kept.columns)], scores], axis=1)
+        return BatchResult(data=data, rejected=result.rejected, dropped=result.dropped)
 
 
 class PCAProjection(ComponentOutputs, BatchTransformer):
@@ -172,15 +218,7 @@ class PCAProjection(ComponentOutputs, BatchTransformer):
 
     def check_params(self, columns: Sequence[str] | None = None) -> None:
         """Raise ``ConfigurationError`` naming the bad field and value; ``columns`` is the input schema."""
-        check_column_list(self.columns, columns)
-        if not _is_count(self.n_components, 1) or self.n_components > len(self.columns):
-            raise ConfigurationError(
-                "n_components", self.n_components, f"must be an integer from 1 to {len(self.columns)}"
-            )
-        if not isinstance(self.prefix, str) or not self.prefix:
-            raise ConfigurationError("prefix", self.prefix, "must be a non-empty string")
-        if not isinstance(self.keep_input, bool):
-            raise ConfigurationError("keep_input", self.keep_input, "must be True or False")
+        self._check_component_params(columns)
         if self.solver not in SOLVERS:
             raise ConfigurationError("solver", self.solver, f"must be one of {list(SOLVERS)}")
         if self.batch_size is not None and not _is_count(self.batch_size, self.n_components):
@@ -295,24 +333,5 @@ class PCAProjection(ComponentOutputs, BatchTransformer):
         self._ipca, self._buffer, self._n_complete = None, [], 0
         return self
 
-    def transform(self, batch: pd.DataFrame) -> BatchResult:
-        """Project the complete rows; quarantine rows with a null or infinite input value."""
-        if not hasattr(self, "components_"):
-            raise NotFittedError(f"{type(self).__name__} is not fitted; call fit() or finish_fit() first")
-        require_columns(batch, self.columns, self.rule_name)
-        names = self.output_names()
-        clashes = sorted(set(self._passthrough(batch.columns)) & set(names))
-        if clashes:
-            raise DataContractError(f"{self.rule_name}: output columns {clashes} already exist in the input")
-        matrix = _matrix(batch, self.columns, self.rule_name)
-        bad = ~np.isfinite(matrix).all(axis=1)
-        result = BatchResult(data=batch)
-        if bad.any():
-            texts = _reasons(matrix, bad, self.columns)
-            reasons = pd.Series(texts, index=batch.index[bad], dtype="str").reindex(batch.index)
-            result = split_rows(batch, pd.Series(bad, index=batch.index), self.rule_name, reasons)
-        projected = project(matrix[~bad] if bad.any() else matrix, self.mean_, self.components_)
-        kept = result.data
-        scores = pd.DataFrame(projected, index=kept.index, columns=names, copy=False)
-        data = pd.concat([kept[self._passthrough(kept.columns)], scores], axis=1)
-        return BatchResult(data=data, rejected=result.rejected, dropped=result.dropped)
+    def _center(self) -> np.ndarray:
+        return self.mean_

@@ -17,11 +17,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from dataframe_pipeline.core.batch import BatchResult, split_rows
-from dataframe_pipeline.core.columns import check_column_list, require_columns
-from dataframe_pipeline.core.transform import BatchTransformer, NotFittedError
+from dataframe_pipeline.core.columns import require_columns
+from dataframe_pipeline.core.transform import BatchTransformer
 from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
-from dataframe_pipeline.refine.pca import ComponentOutputs, _fix_signs, _matrix, _reasons, project
+from dataframe_pipeline.refine.pca import ComponentOutputs, _fix_signs, _is_count, _matrix
 from dataframe_pipeline.refine.sampling import row_keys
 
 if TYPE_CHECKING:
@@ -29,10 +28,6 @@ if TYPE_CHECKING:
     from typing import Self
 
 _FITTED = ("components_", "explained_variance_", "explained_variance_ratio_", "singular_values_", "n_samples_fit_")
-
-
-def _is_count(value: object, minimum: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
 
 
 def _positions(batch: pd.DataFrame, who: str) -> np.ndarray:
@@ -85,19 +80,11 @@ class TruncatedSVDProjection(ComponentOutputs, BatchTransformer):
 
     def check_params(self, columns: Sequence[str] | None = None) -> None:
         """Raise ``ConfigurationError`` naming the bad field and value; ``columns`` is the input schema."""
-        check_column_list(self.columns, columns)
-        if not _is_count(self.n_components, 1) or self.n_components > len(self.columns):
-            raise ConfigurationError(
-                "n_components", self.n_components, f"must be an integer from 1 to {len(self.columns)}"
-            )
-        if not isinstance(self.prefix, str) or not self.prefix:
-            raise ConfigurationError("prefix", self.prefix, "must be a non-empty string")
+        self._check_component_params(columns)
         if not _is_count(self.sample_size, self.n_components):
             raise ConfigurationError("sample_size", self.sample_size, "must be an integer >= n_components")
         if not _is_count(self.random_state, 0):
             raise ConfigurationError("random_state", self.random_state, "must be an integer >= 0")
-        if not isinstance(self.keep_input, bool):
-            raise ConfigurationError("keep_input", self.keep_input, "must be True or False")
         self._check_outputs(columns)
 
     def _reset(self) -> None:
@@ -156,23 +143,5 @@ class TruncatedSVDProjection(ComponentOutputs, BatchTransformer):
         self._sample_positions = np.zeros(0, dtype=np.int64)
         return self
 
-    def transform(self, batch: pd.DataFrame) -> BatchResult:
-        """Project the complete rows; quarantine rows with a null or infinite input value."""
-        if not hasattr(self, "components_"):
-            raise NotFittedError(f"{type(self).__name__} is not fitted; call fit() or finish_fit() first")
-        require_columns(batch, self.columns, self.rule_name)
-        names = self.output_names()
-        clashes = sorted(set(self._passthrough(batch.columns)) & set(names))
-        if clashes:
-            raise DataContractError(f"{self.rule_name}: output columns {clashes} already exist in the input")
-        matrix = _matrix(batch, self.columns, self.rule_name)
-        bad = ~np.isfinite(matrix).all(axis=1)
-        result = BatchResult(data=batch)
-        if bad.any():
-            texts = _reasons(matrix, bad, self.columns, self.rule_name)
-            reasons = pd.Series(texts, index=batch.index[bad], dtype="str").reindex(batch.index)
-            result = split_rows(batch, pd.Series(bad, index=batch.index), self.rule_name, reasons)
-        zero = np.zeros(len(self.columns))
-        scores = pd.DataFrame(project(matrix[~bad], zero, self.components_), index=result.data.index, columns=names)
-        data = pd.concat([result.data[self._passthrough(result.data.columns)], scores], axis=1)
-        return BatchResult(data=data, rejected=result.rejected, dropped=result.dropped)
+    def _center(self) -> np.ndarray:
+        return np.zeros(len(self.columns))  # no centring: a truncated SVD projects the raw rows
