@@ -238,13 +238,15 @@ class TransformStepOperator(DataFrameStepOperator):
             with (
                 self.open_output(context) as out,
                 self.open_quarantine(context) as quarantine,
-                routed if routed is not None else contextlib.nullcontext(),
+                contextlib.ExitStack() as stack,
             ):
+                for extra_output in routed:
+                    stack.enter_context(extra_output)
 
                 def write_output(batch: Any) -> None:
                     out.write(batch)
-                    if routed is not None:
-                        routed.write(batch)
+                    for extra_output in routed:
+                        extra_output.write(batch)
 
                 accounting = run_chain(
                     transformers,
@@ -256,7 +258,9 @@ class TransformStepOperator(DataFrameStepOperator):
                 )
                 output_ref = out.commit({"step": self.step, "transforms": self.transforms})
                 quarantine_ref = quarantine.commit()
-                extra: dict[str, Any] = routed.commit(output_ref) if routed is not None else {}
+                extra: dict[str, Any] = {}
+                for extra_output in routed:
+                    extra.update(extra_output.commit(output_ref))
         finally:
             scratch.remove()
         fitted = {type(t).__name__: fitted_summary(t) for t in transformers if t.stateful}
@@ -265,12 +269,12 @@ class TransformStepOperator(DataFrameStepOperator):
             extra["fitted_uri"] = self.save_fitted_state(context, transformers)
         return self.report(accounting, output_ref, quarantine_ref, **extra)
 
-    def open_routed_outputs(self, context: Context, transformers: list) -> Any:
-        """Outputs that receive the rows of the main output, routed by value (refine: one dataset per
-        split); None for none. Returns a context manager with ``write(batch)`` and
+    def open_routed_outputs(self, context: Context, transformers: list) -> list[Any]:
+        """Outputs that also receive every batch of the main output as it is written (refine: one
+        dataset per split, the t-SNE sample). Each is a context manager with ``write(batch)`` and
         ``commit(output_ref) -> dict`` (merged into the step's result) that removes what it wrote if
         the step fails."""
-        return None
+        return []
 
     # -- fitted state ----------------------------------------------------------------------------
     def _fitted_path(self, name_or_uri: str) -> ObjectStoragePath:

@@ -101,49 +101,18 @@ class RefineOperator(TransformStepOperator):
         if isinstance(size, bool) or not isinstance(size, int) or size < 2:
             raise ConfigurationError("tsne_picture.sample_size", size, "must be an integer >= 2")
 
-    def run_step(self, context: Context) -> dict[str, Any]:
-        result = super().run_step(context)
+    def open_routed_outputs(self, context: Context, transformers: list) -> list[Any]:
+        routed: list[Any] = []
+        if self.split_outputs:
+            from dataframe_pipeline.refine.sampling import StratifiedSplit
+
+            split = [t for t in transformers if isinstance(t, StratifiedSplit) and t.column == self.split_outputs][-1]
+            column = self.split_outputs
+            writers = {str(name): self.open_output(context, f"{column}={name}") for name in split.fractions}
+            routed.append(SplitOutputs(column, writers, self.log))
         if self.tsne_picture is not None:
-            result["pictures"] = {"tsne": self.draw_tsne(context, result["dataset"]["uri"])}
-        return result
-
-    def draw_tsne(self, context: Context, dataset_uri: str) -> str:
-        """Sample the committed output while streaming it, embed the sample, write ``tsne.png``."""
-        import tempfile
-        from pathlib import Path
-
-        from airflow.sdk import ObjectStoragePath
-
-        from dataframe_pipeline.core.dataset import DatasetReader, write_atomic
-        from dataframe_pipeline.refine.tsne import stream_sample, tsne_picture
-
-        spec = dict(self.tsne_picture or {})
-        columns, color_by = list(spec["columns"]), spec.get("color_by")
-        size, seed = spec.get("sample_size", 2000), spec.get("random_state", 0)
-        source = ObjectStoragePath(dataset_uri)
-        reader = DatasetReader(source.fs, source.path, uri=dataset_uri)
-        wanted = [*columns, color_by] if color_by and color_by not in columns else columns
-        missing = [c for c in wanted if c not in reader.columns]
-        if missing:
-            raise ConfigurationError("tsne_picture", missing, f"not columns of the output {list(reader.columns)}")
-        sample = stream_sample(reader.iter_batches(self.rows_per_batch, wanted), columns, size, seed)
-        with tempfile.TemporaryDirectory() as tmp:
-            png, _ = tsne_picture(sample, columns, color_by, size, seed, path=Path(tmp) / "tsne.png")
-            target = self.task_path(context) / "tsne.png"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(target.fs, target.path, png.read_bytes())
-        self.log.info("t-SNE picture of %d sampled rows: %s", len(sample), target)
-        return str(target)
-
-    def open_routed_outputs(self, context: Context, transformers: list) -> SplitOutputs | None:
-        if not self.split_outputs:
-            return None
-        from dataframe_pipeline.refine.sampling import StratifiedSplit
-
-        split = [t for t in transformers if isinstance(t, StratifiedSplit) and t.column == self.split_outputs][-1]
-        names = [str(name) for name in split.fractions]
-        column = self.split_outputs
-        return SplitOutputs(column, {name: self.open_output(context, f"{column}={name}") for name in names}, self.log)
+            routed.append(TsnePicture(dict(self.tsne_picture), self.task_path(context) / "tsne.png", self.log))
+        return routed
 
 
 class SplitOutputs:
@@ -175,3 +144,52 @@ class SplitOutputs:
             raise DataContractError(f"the splits hold {total} rows, the output {output.rows}")
         self.log.info("splits: %s", ", ".join(f"{name}={ref.rows}" for name, ref in refs.items()))
         return {"splits": {name: ref.as_dict() for name, ref in refs.items()}}
+
+
+class TsnePicture:
+    """The t-SNE picture of the output: its sample is gathered from the batches as they are written
+    (numbered by their position in the output), the picture drawn once the output is committed."""
+
+    def __init__(self, spec: dict[str, Any], target: Any, log: Any) -> None:
+        from dataframe_pipeline.refine.tsne import StreamSample
+
+        self.columns, self.color_by = list(spec["columns"]), spec.get("color_by")
+        self.sample_size, self.random_state = spec.get("sample_size", 2000), spec.get("random_state", 0)
+        self.wanted = [*self.columns, self.color_by] if self.color_by not in (None, *self.columns) else self.columns
+        self.sample = StreamSample(self.columns, self.sample_size, self.random_state)
+        self.target = target
+        self.log = log
+        self._rows = 0
+
+    def __enter__(self) -> TsnePicture:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        return None  # nothing is written before commit()
+
+    def write(self, batch: Any) -> None:
+        import pandas as pd
+
+        missing = [c for c in self.wanted if c not in batch.columns]
+        if missing:
+            raise ConfigurationError("tsne_picture", missing, f"not columns of the output {list(batch.columns)}")
+        part = batch[self.wanted].set_axis(pd.RangeIndex(self._rows, self._rows + len(batch)))
+        self._rows += len(batch)
+        self.sample.add(part)
+
+    def commit(self, output: DatasetRef) -> dict[str, Any]:
+        import tempfile
+        from pathlib import Path
+
+        from dataframe_pipeline.core.dataset import write_atomic
+        from dataframe_pipeline.refine.tsne import tsne_picture
+
+        sample = self.sample.result()
+        with tempfile.TemporaryDirectory() as tmp:
+            png, _ = tsne_picture(
+                sample, self.columns, self.color_by, self.sample_size, self.random_state, path=Path(tmp) / "tsne.png"
+            )
+            self.target.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(self.target.fs, self.target.path, png.read_bytes())
+        self.log.info("t-SNE picture of %d sampled rows of %s: %s", len(sample), output.uri, self.target)
+        return {"pictures": {"tsne": str(self.target)}}

@@ -144,26 +144,41 @@ def tsne_picture(
     return out, pd.DataFrame(embedding, index=chosen, columns=["tsne1", "tsne2"])
 
 
+class StreamSample:
+    """The rows :func:`sample_complete_rows` would choose from the whole data, gathered batch by batch.
+
+    Keeps at most ``sample_size`` rows at any time: after each batch, the complete rows with the
+    smallest keys so far. Batches are indexed by position.
+    """
+
+    def __init__(self, columns: Sequence[str], sample_size: int, random_state: int) -> None:
+        self.columns = list(columns)
+        self.sample_size = sample_size
+        self.random_state = random_state
+        self._kept: pd.DataFrame | None = None
+        self._keys = np.empty(0, dtype=np.uint64)
+
+    def add(self, batch: pd.DataFrame) -> None:
+        require_columns(batch, self.columns, WHO)
+        matrix = _matrix(batch, self.columns, WHO)
+        rows = batch[np.isfinite(matrix).all(axis=1)]
+        keys = np.concatenate([self._keys, row_keys(rows.index.to_numpy(np.int64), self.random_state)])
+        pool = rows if self._kept is None else pd.concat([self._kept, rows])
+        best = np.argsort(keys, kind="stable")[: self.sample_size]
+        self._kept, self._keys = pool.iloc[best], keys[best]
+
+    def result(self) -> pd.DataFrame:
+        """The sampled rows in position order."""
+        if self._kept is None:
+            raise DataContractError(f"{WHO}: the dataset has no batch")
+        return self._kept.iloc[np.argsort(self._kept.index.to_numpy(), kind="stable")]
+
+
 def stream_sample(
     batches: Iterable[pd.DataFrame], columns: Sequence[str], sample_size: int, random_state: int
 ) -> pd.DataFrame:
-    """The rows :func:`sample_complete_rows` would choose from the whole data, from batches.
-
-    Keeps at most ``sample_size`` rows at any time: after each batch, the complete rows with the
-    smallest keys so far. Batches are indexed by input position.
-    """
-    kept: pd.DataFrame | None = None
-    kept_keys = np.empty(0, dtype=np.uint64)
+    """:class:`StreamSample` over ``batches``."""
+    sample = StreamSample(columns, sample_size, random_state)
     for batch in batches:
-        require_columns(batch, columns, WHO)
-        matrix = _matrix(batch, columns, WHO)
-        complete = np.isfinite(matrix).all(axis=1)
-        rows = batch[complete]
-        keys = np.concatenate([kept_keys, row_keys(rows.index.to_numpy(np.int64), random_state)])
-        pool = rows if kept is None else pd.concat([kept, rows])
-        best = np.argsort(keys, kind="stable")[:sample_size]
-        kept, kept_keys = pool.iloc[best], keys[best]
-    if kept is None:
-        raise DataContractError(f"{WHO}: the dataset has no batch")
-    order = np.argsort(kept.index.to_numpy(), kind="stable")
-    return kept.iloc[order]
+        sample.add(batch)
+    return sample.result()
