@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import threading
@@ -23,6 +22,9 @@ from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(PROJECT / "plugins"), str(PROJECT)]
+
+from include.benchmarks.measure import peak_rss_mb  # noqa: E402 - needs the path above
+
 WORK = PROJECT / ".bench"
 CASES = ("csv", "jsonl", "json", "parquet", "sqlite", "postgres", "mariadb", "http")
 SERVER_URLS = {
@@ -210,16 +212,6 @@ def run_baseline(case: str, location: str, rows: int, out: Path) -> int:
     out.mkdir(parents=True, exist_ok=True)
     df.to_parquet(out / "baseline.parquet")
     return len(df)
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident memory. VmHWM, not ru_maxrss: ru_maxrss carries the parent's
-    high-water mark across fork+exec, so a child would report its parent's size."""
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def child(args: argparse.Namespace) -> int:

@@ -32,6 +32,9 @@ from types import SimpleNamespace
 
 PROJECT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(PROJECT / "plugins"), str(PROJECT)]
+
+from include.benchmarks.measure import peak_rss_mb  # noqa: E402 - needs the path above
+
 WORK = PROJECT / ".bench"
 COUNTRIES = [f"C{i:02d}" for i in range(30)]
 CHANNELS = ["web", "app", "store", "phone", "partner"]
@@ -197,14 +200,6 @@ def run_floor(args: argparse.Namespace) -> tuple[dict, float]:
     # a step process pays the imports once; ingest needs no scikit-learn, the three others do
     total = sum(timings.values()) + 3 * imports
     return {"timings": timings, "imports": imports}, total
-
-
-def peak_rss_mb() -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def child(args: argparse.Namespace) -> int:

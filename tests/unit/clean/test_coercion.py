@@ -22,6 +22,7 @@ from dataframe_pipeline.clean.coercion import (
 )
 from dataframe_pipeline.core.transform import NotFittedError
 from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
+from tests.batching import chunks
 
 pytestmark = pytest.mark.unit
 
@@ -36,10 +37,6 @@ def coerce(spec: str | dict, *values: str | None) -> tuple[list, list[bool], str
     """Values, failure flags and dtype of one column converted with ``spec``."""
     converted, failed = convert(text(*values), parse_spec("types.x", spec))
     return converted.astype(object).where(converted.notna(), None).tolist(), failed.tolist(), str(converted.dtype)
-
-
-def chunks(frame: pd.DataFrame, size: int) -> list[pd.DataFrame]:
-    return [frame.iloc[i : i + size] for i in range(0, len(frame), size)] or [frame]
 
 
 # -- one type at a time ------------------------------------------------------------------------

@@ -19,12 +19,9 @@ from hypothesis import strategies as st
 from dataframe_pipeline.clean.missing import MissingValues
 from dataframe_pipeline.core.transform import NotFittedError
 from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
+from tests.batching import chunks
 
 pytestmark = pytest.mark.unit
-
-
-def chunks(frame: pd.DataFrame, size: int) -> list[pd.DataFrame]:
-    return [frame.iloc[i : i + size] for i in range(0, len(frame), size)] or [frame]
 
 
 def exact_mean(values: list[float]) -> float:

@@ -12,12 +12,9 @@ from sklearn.ensemble import IsolationForest
 from dataframe_pipeline.clean.outliers_more import IsolationForestOutliers, ZScoreOutliers, _row_hashes
 from dataframe_pipeline.core.transform import NotFittedError
 from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
+from tests.batching import chunks
 
 pytestmark = pytest.mark.unit
-
-
-def chunks(frame: pd.DataFrame, size: int) -> list[pd.DataFrame]:
-    return [frame.iloc[i : i + size] for i in range(0, len(frame), size)] or [frame]
 
 
 @pytest.fixture

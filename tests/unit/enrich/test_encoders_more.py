@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from itertools import pairwise
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,16 +10,7 @@ from dataframe_pipeline.core.batch import RowAccounting
 from dataframe_pipeline.core.transform import NotFittedError
 from dataframe_pipeline.enrich.encoders_more import FrequencyEncoder, OrdinalEncoder
 from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
-
-
-def frame(index_start: int = 0, **columns: list) -> pd.DataFrame:
-    n = len(next(iter(columns.values())))
-    return pd.DataFrame(columns, index=pd.RangeIndex(index_start, index_start + n))
-
-
-def split_batches(df: pd.DataFrame, cuts: list[int]) -> list[pd.DataFrame]:
-    bounds = [0, *cuts, len(df)]
-    return [df.iloc[a:b] for a, b in pairwise(bounds)]
+from tests.batching import frame, split_batches
 
 
 @pytest.fixture

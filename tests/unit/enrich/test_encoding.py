@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -15,15 +14,11 @@ from dataframe_pipeline.core.batch import RowAccounting
 from dataframe_pipeline.core.transform import NotFittedError
 from dataframe_pipeline.enrich.encoding import OneHotEncoder, safe_name
 from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
+from tests.batching import frame, split_batches
 
 pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-def frame(index_start: int = 0, **columns: list) -> pd.DataFrame:
-    n = len(next(iter(columns.values())))
-    return pd.DataFrame(columns, index=pd.RangeIndex(index_start, index_start + n))
 
 
 @pytest.fixture
@@ -37,11 +32,6 @@ def df() -> pd.DataFrame:
 
 def accounting(rows_in: int, result) -> RowAccounting:
     return RowAccounting(rows_in, len(result.data), result.n_rejected, result.dropped)
-
-
-def split_batches(df: pd.DataFrame, cuts: list[int]) -> list[pd.DataFrame]:
-    bounds = [0, *cuts, len(df)]
-    return [df.iloc[a:b] for a, b in pairwise(bounds)]
 
 
 def test_fit_sorts_categories_and_ignores_nulls(df: pd.DataFrame) -> None:

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import math
-from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -12,6 +11,7 @@ from sklearn.preprocessing import StandardScaler as SkStandardScaler
 from dataframe_pipeline.core.transform import NotFittedError
 from dataframe_pipeline.enrich.scaling import Moments, StandardScaler
 from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
+from tests.batching import split_batches
 
 pytestmark = pytest.mark.unit
 
@@ -32,11 +32,6 @@ def df() -> pd.DataFrame:
     data.loc[rng.choice(500, size=40, replace=False), "a"] = np.nan
     data.loc[rng.choice(500, size=7, replace=False), "c"] = np.nan
     return data
-
-
-def split_batches(df: pd.DataFrame, cuts: list[int]) -> list[pd.DataFrame]:
-    bounds = [0, *cuts, len(df)]
-    return [df.iloc[a:b] for a, b in pairwise(bounds)]
 
 
 def assert_matches_sklearn(ours: StandardScaler, sk: SkStandardScaler, rtol: float = 1e-12) -> None:

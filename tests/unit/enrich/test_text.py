@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from itertools import pairwise
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,6 +10,7 @@ from dataframe_pipeline.core.transform import NotFittedError
 from dataframe_pipeline.enrich import text as text_module
 from dataframe_pipeline.enrich.text import TextFeatures, strip_accents
 from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
+from tests.batching import split_batches
 
 CORPUS = [
     "The café serves the best coffee in town.",
@@ -26,11 +25,6 @@ CORPUS = [
 @pytest.fixture
 def df() -> pd.DataFrame:
     return pd.DataFrame({"doc": CORPUS, "n": range(6)}, index=pd.RangeIndex(30, 36))
-
-
-def split_batches(df: pd.DataFrame, cuts: list[int]) -> list[pd.DataFrame]:
-    bounds = [0, *cuts, len(df)]
-    return [df.iloc[a:b] for a, b in pairwise(bounds)]
 
 
 def test_tokens_by_hand(df: pd.DataFrame) -> None:

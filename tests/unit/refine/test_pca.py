@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ from dataframe_pipeline.core.batch import RowAccounting
 from dataframe_pipeline.core.transform import NotFittedError
 from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
 from dataframe_pipeline.refine.pca import PCAProjection, project
+from tests.batching import split_batches
 
 pytestmark = pytest.mark.unit
 
@@ -31,11 +31,6 @@ def correlated(n: int, seed: int = 0, rank: int | None = None) -> pd.DataFrame:
     data = pd.DataFrame(latent @ mixing + np.array([10.0, -3.0, 0.0, 2.5, 100.0]), columns=COLUMNS)
     data.insert(0, "id", np.arange(n))
     return data
-
-
-def split_batches(df: pd.DataFrame, cuts: list[int]) -> list[pd.DataFrame]:
-    bounds = [0, *cuts, len(df)]
-    return [df.iloc[a:b] for a, b in pairwise(bounds)]
 
 
 def signs_fixed(components: np.ndarray) -> np.ndarray:

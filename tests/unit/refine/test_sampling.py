@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from collections import Counter
 from fractions import Fraction
-from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -21,6 +20,7 @@ from dataframe_pipeline.refine.sampling import (
     row_keys,
     row_uniform,
 )
+from tests.batching import split_batches
 
 pytestmark = pytest.mark.unit
 
@@ -48,11 +48,6 @@ def strata_frame(sizes: dict[str | None, int], seed: int = 0, start: int = 0) ->
         {"label": column.to_numpy(), "value": np.arange(len(labels), dtype=float)},
         index=pd.RangeIndex(start, start + len(labels)),
     )
-
-
-def split_batches(df: pd.DataFrame, cuts: list[int]) -> list[pd.DataFrame]:
-    bounds = [0, *cuts, len(df)]
-    return [df.iloc[a:b] for a, b in pairwise(bounds)]
 
 
 def counts_by(df: pd.DataFrame, split_column: str = "split") -> dict:
