@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from dataframe_pipeline.core.batch import RULE_COLUMN, RowAccounting
+from dataframe_pipeline.exceptions import DataContractError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -33,6 +34,33 @@ if TYPE_CHECKING:
 
 SOURCE_FILE_COLUMN = "_source_file"
 SOURCE_LINE_COLUMN = "_source_line"
+#: provenance columns every reader adds: a source may not have columns of these names
+RESERVED_COLUMNS = frozenset({SOURCE_FILE_COLUMN, SOURCE_LINE_COLUMN})
+
+
+def check_source_columns(
+    names: list[str], expected: list[str] | None, typed: Iterable[str], source: str, where: str
+) -> None:
+    """Check a source's column names (``where``: ``"the header"``, ``"the file"``): distinct, not
+    reserved, the ``expected`` ones when given, and covering the columns ``column_types`` names.
+
+    :raises DataContractError: naming the source and the columns at fault.
+    """
+    duplicates = sorted(name for name, count in Counter(names).items() if count > 1)
+    if duplicates:
+        raise DataContractError(f"{source}: duplicate column names in {where}: {duplicates}")
+    reserved = sorted(RESERVED_COLUMNS.intersection(names))
+    if reserved:
+        raise DataContractError(f"{source}: {where} uses reserved column names {reserved}")
+    if expected is not None and set(expected) != set(names):
+        missing = [name for name in expected if name not in names]
+        extra = [name for name in names if name not in expected]
+        raise DataContractError(
+            f"{source}: {where} does not match the expected columns: missing {missing}, extra {extra}"
+        )
+    unknown = sorted(set(typed) - set(names))
+    if unknown:
+        raise DataContractError(f"{source}: column_types names columns not in the file: {unknown}")
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,6 @@ import codecs
 import csv
 import io
 import os
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -48,19 +47,22 @@ from dataframe_pipeline.exceptions import (
     DataContractError,
     SourceNotFoundError,
 )
+from dataframe_pipeline.ingest.base import (
+    RESERVED_COLUMNS,
+    SOURCE_FILE_COLUMN,
+    SOURCE_LINE_COLUMN,
+    check_source_columns,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
-SOURCE_FILE_COLUMN = "_source_file"
-SOURCE_LINE_COLUMN = "_source_line"
 RAW_LINE_COLUMN = "_raw_line"
 #: rule name of the rows quarantined by this reader
 MALFORMED_ROW_RULE = "csv_malformed_row"
 #: rule name of the blank lines skipped (counted as dropped, not quarantined)
 BLANK_LINE_RULE = "csv_blank_line"
 
-_RESERVED_COLUMNS = frozenset({SOURCE_FILE_COLUMN, SOURCE_LINE_COLUMN})
 _READ_CHUNK_BYTES = 1 << 20
 _BOM = "\ufeff"
 _OPEN_QUOTE_REASON = "quoted field not closed on this line (quoted newlines are not supported)"
@@ -241,7 +243,7 @@ def _check_columns(columns: object, header: bool) -> None:
         raise ConfigurationError("columns", columns, "column names must be strings")
     if len(set(columns)) != len(columns):
         raise ConfigurationError("columns", columns, "column names must be unique")
-    reserved = sorted(_RESERVED_COLUMNS.intersection(columns))
+    reserved = sorted(RESERVED_COLUMNS.intersection(columns))
     if reserved:
         raise ConfigurationError("columns", columns, f"{reserved} are reserved for the reader")
 
@@ -371,22 +373,8 @@ def _layout(header: list[str] | None, options: CsvOptions, source: str) -> _Layo
     expected = list(options.columns) if options.columns is not None else None
     # validate() makes sure there are columns when there is no header
     file_columns = header if header is not None else list(expected or [])
-    duplicates = sorted(name for name, count in Counter(file_columns).items() if count > 1)
-    if duplicates:
-        raise DataContractError(f"{source}: duplicate column names in the header: {duplicates}")
-    reserved = sorted(_RESERVED_COLUMNS.intersection(file_columns))
-    if reserved:
-        raise DataContractError(f"{source}: the header uses reserved column names {reserved}")
-    if expected is not None and set(expected) != set(file_columns):
-        missing = [name for name in expected if name not in file_columns]
-        extra = [name for name in file_columns if name not in expected]
-        raise DataContractError(
-            f"{source}: header does not match the expected columns: missing {missing}, extra {extra}"
-        )
     types = options.arrow_types()
-    unknown = sorted(set(types) - set(file_columns))
-    if unknown:
-        raise DataContractError(f"{source}: column_types names columns not in the file: {unknown}")
+    check_source_columns(file_columns, expected, types, source, "the header")
     return _Layout(file_columns, expected or file_columns, types)
 
 

@@ -64,7 +64,6 @@ import io
 import json
 import math
 import re
-from collections import Counter
 from contextlib import ExitStack
 from dataclasses import dataclass
 from itertools import islice
@@ -76,7 +75,13 @@ import pyarrow.compute as pc
 
 from dataframe_pipeline.core.batch import REASON_COLUMN, RULE_COLUMN
 from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
-from dataframe_pipeline.ingest.base import SOURCE_FILE_COLUMN, SOURCE_LINE_COLUMN, SourceBatch
+from dataframe_pipeline.ingest.base import (
+    RESERVED_COLUMNS,
+    SOURCE_FILE_COLUMN,
+    SOURCE_LINE_COLUMN,
+    SourceBatch,
+    check_source_columns,
+)
 from dataframe_pipeline.ingest.compression import (
     COMPRESSIONS,
     MalformedSourceError,
@@ -166,7 +171,6 @@ _KIND_EXTENSIONS = {
     ".parquet": "parquet",
     ".pq": "parquet",
 }
-_RESERVED = frozenset({SOURCE_FILE_COLUMN, SOURCE_LINE_COLUMN})
 _SNIFF_CHARS = 16 * 1024
 _SNIFF_DELIMITERS = ",;\t|"
 _XML_STEP = re.compile(r"^(\*|[A-Za-z_][\w.\-]*)$")
@@ -605,10 +609,10 @@ class _Tabulator:
         if self.fmt.columns is not None:
             columns = list(self.fmt.columns)
         else:
-            seen = dict.fromkeys(key for record in good for key in record.values or {} if key not in _RESERVED)
+            seen = dict.fromkeys(key for record in good for key in record.values or {} if key not in RESERVED_COLUMNS)
             columns = list(seen) + [name for name in explicit if name not in seen]
         self.types_ = {
-            name: explicit.get(name) or self._inferred(name, good) for name in columns if name not in _RESERVED
+            name: explicit.get(name) or self._inferred(name, good) for name in columns if name not in RESERVED_COLUMNS
         }
         self.columns_ = columns
         self.explicit_ = frozenset(explicit)
@@ -628,8 +632,8 @@ class _Tabulator:
                 continue
             reason = (
                 f"keys {extra} are not among the file's columns (decided by its first records or by columns=)"
-                if not _RESERVED.intersection(extra)
-                else f"keys {sorted(_RESERVED.intersection(extra))} are reserved for provenance"
+                if not RESERVED_COLUMNS.intersection(extra)
+                else f"keys {sorted(RESERVED_COLUMNS.intersection(extra))} are reserved for provenance"
             )
             rejects.append((record.position, record.raw, UNEXPECTED_COLUMN_RULE, reason))
         return kept
@@ -793,19 +797,8 @@ def _typed_batch(table: pa.Table, source: str, first_position: int, types: Mappi
 
 def _check_file_columns(names: list[str], fmt: FileFormat, source: str) -> list[str]:
     """The output columns of a file with a schema (Parquet, HTML), checked against ``fmt``."""
-    duplicates = sorted(name for name, count in Counter(names).items() if count > 1)
-    if duplicates:
-        raise DataContractError(f"{source}: duplicate column names {duplicates}")
-    reserved = sorted(_RESERVED.intersection(names))
-    if reserved:
-        raise DataContractError(f"{source}: the file uses reserved column names {reserved}")
-    if fmt.columns is not None and set(fmt.columns) != set(names):
-        missing = [name for name in fmt.columns if name not in names]
-        extra = [name for name in names if name not in fmt.columns]
-        raise DataContractError(f"{source}: columns do not match the expected ones: missing {missing}, extra {extra}")
-    unknown = sorted(set(fmt.arrow_types()) - set(names))
-    if unknown:
-        raise DataContractError(f"{source}: column_types names columns not in the file: {unknown}")
+    expected = list(fmt.columns) if fmt.columns is not None else None
+    check_source_columns(names, expected, fmt.arrow_types(), source, "the file")
     return list(fmt.columns) if fmt.columns is not None else names
 
 

@@ -58,7 +58,7 @@ import pyarrow as pa
 
 from dataframe_pipeline.core.batch import REASON_COLUMN, RULE_COLUMN
 from dataframe_pipeline.exceptions import ConfigurationError, DataContractError, PipelineError
-from dataframe_pipeline.ingest.base import SOURCE_FILE_COLUMN, SOURCE_LINE_COLUMN, SourceBatch
+from dataframe_pipeline.ingest.base import RESERVED_COLUMNS, SOURCE_FILE_COLUMN, SOURCE_LINE_COLUMN, SourceBatch
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,6 @@ NOT_OBJECT_RULE = "http_record_not_object"
 SCHEMA_MISMATCH_RULE = "http_record_schema_mismatch"
 
 REDACTED = "***"
-_RESERVED_COLUMNS = frozenset({SOURCE_FILE_COLUMN, SOURCE_LINE_COLUMN})
 #: query parameters whose values are always redacted, whatever the auth
 SECRET_QUERY_NAMES = frozenset({"access_token", "api_key", "apikey", "api-key", "client_secret", "password", "token"})
 #: headers whose values are always redacted
@@ -1028,7 +1027,7 @@ class _RecordConverter:
                 continue
             if name in out:
                 raise _Unfit(SCHEMA_MISMATCH_RULE, f"field {name!r} occurs twice once nested fields are flattened")
-            if name in _RESERVED_COLUMNS:
+            if name in RESERVED_COLUMNS:
                 raise _Unfit(SCHEMA_MISMATCH_RULE, f"field {name!r} is reserved for the reader")
             out[name] = _json_text(value) if isinstance(value, list | dict) else value
         return out

@@ -71,7 +71,7 @@ from sqlalchemy import exc as sa_exc
 from dataframe_pipeline.core.batch import reject
 from dataframe_pipeline.core.dataset import write_atomic
 from dataframe_pipeline.exceptions import ConfigurationError, PipelineError
-from dataframe_pipeline.ingest.base import SOURCE_FILE_COLUMN, SOURCE_LINE_COLUMN, SourceBatch
+from dataframe_pipeline.ingest.base import RESERVED_COLUMNS, SOURCE_FILE_COLUMN, SOURCE_LINE_COLUMN, SourceBatch
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -90,7 +90,6 @@ WATERMARK = "watermark"
 TYPE_MISMATCH_RULE = "sql_type_mismatch"
 RETRY_BACKOFF_MAX_SECONDS = 60.0
 
-_RESERVED_COLUMNS = frozenset({SOURCE_FILE_COLUMN, SOURCE_LINE_COLUMN})
 _HIDDEN_LABEL = "_sql_source_hidden_{}"
 _SECRET_QUERY_KEY = re.compile(r"pass|secret|token|key|credential", re.IGNORECASE)
 _BOUND_TYPES = (int, float, Decimal, str, datetime, date)
@@ -209,8 +208,8 @@ class SqlSource:
         if self.schema is not None and (not isinstance(self.schema, str) or not self.schema):
             raise ConfigurationError("schema", self.schema, "must be a schema name or None")
         _check_names("columns", self.columns)
-        if self.columns is not None and _RESERVED_COLUMNS.intersection(self.columns):
-            raise ConfigurationError("columns", self.columns, f"{sorted(_RESERVED_COLUMNS)} are reserved")
+        if self.columns is not None and RESERVED_COLUMNS.intersection(self.columns):
+            raise ConfigurationError("columns", self.columns, f"{sorted(RESERVED_COLUMNS)} are reserved")
         if self.params is not None:
             raise ConfigurationError("params", self.params, "only with query (table mode binds its own values)")
 
@@ -676,7 +675,7 @@ def _table_plan(source: SqlSource, conn: Connection) -> _Plan:
     if source.incremental is not None:
         _require_known("incremental.column", [source.incremental.column], known, where)
     names = list(source.columns or known)
-    reserved = sorted(_RESERVED_COLUMNS.intersection(names))
+    reserved = sorted(RESERVED_COLUMNS.intersection(names))
     if reserved:
         raise ConfigurationError("columns", reserved, "reserved for provenance; select the other columns")
     dialect = conn.dialect.name
@@ -754,7 +753,7 @@ def _check_result_names(names: list[str]) -> None:
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise ConfigurationError("query", duplicates, "result column names must be unique (use AS aliases)")
-    reserved = sorted(_RESERVED_COLUMNS.intersection(names))
+    reserved = sorted(RESERVED_COLUMNS.intersection(names))
     if reserved:
         raise ConfigurationError("query", reserved, "reserved for provenance; rename these result columns")
 
