@@ -13,6 +13,8 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
+from dataframe_pipeline.exceptions import ConfigurationError
+
 PROJECT_DIR = Path(__file__).resolve().parents[3]
 DEFAULT_DATA_DIR = PROJECT_DIR / "data"
 
@@ -39,8 +41,6 @@ def compression() -> str:
     """The Parquet codec of intermediate datasets; a bad value fails naming the variable."""
     value = os.environ.get("DATAFRAME_PIPELINE_COMPRESSION", "lz4").strip().lower()
     if value not in CODECS:
-        from dataframe_pipeline.exceptions import ConfigurationError
-
         raise ConfigurationError("DATAFRAME_PIPELINE_COMPRESSION", value, f"must be one of {list(CODECS)}")
     return value
 
