@@ -144,18 +144,21 @@ def serve_http(rows: int) -> tuple[str, threading.Thread]:
 # -- one measured run (in a child process) --------------------------------------------------------
 def project_batches(case: str, location: str, rows: int, batch_rows: int):
     if case in ("csv", "jsonl", "json", "parquet"):
-        from dataframe_pipeline.ingest.formats import FileFormat, read_source
+        from dataframe_pipeline.ingest.files.format import FileFormat, read_source
 
         fh = open(location, "rb")  # noqa: SIM115 -- closed when the generator is exhausted
         yield from read_source(fh, location, FileFormat(batch_rows=batch_rows))
         fh.close()
     elif case in ("sqlite", "postgres", "mariadb"):
-        from dataframe_pipeline.ingest.sql_source import SqlReader, SqlSource
+        from dataframe_pipeline.ingest.sql.reader import SqlReader
+        from dataframe_pipeline.ingest.sql.source import SqlSource
 
         with SqlReader(SqlSource(url=location, table=f"bench_orders_{rows}", batch_rows=batch_rows)) as reader:
             yield from reader.batches()
     else:
-        from dataframe_pipeline.ingest.http_source import CursorPagination, HttpReader, HttpSource
+        from dataframe_pipeline.ingest.http.pagination import CursorPagination
+        from dataframe_pipeline.ingest.http.reader import HttpReader
+        from dataframe_pipeline.ingest.http.source import HttpSource
 
         source = HttpSource(
             base_url=location,

@@ -43,8 +43,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dataframe_pipeline.core.batch import BatchResult, reject
-from dataframe_pipeline.core.transform import BatchTransformer, NotFittedError
-from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
+from dataframe_pipeline.core.transform import BatchTransformer
+from dataframe_pipeline.exceptions import ConfigurationError, DataContractError, NotFittedError
 
 if TYPE_CHECKING:
     from typing import Self

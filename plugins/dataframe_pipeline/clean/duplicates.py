@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 
 from dataframe_pipeline.core.batch import drop_rows
-from dataframe_pipeline.core.transform import BatchTransformer, NotFittedError
-from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
+from dataframe_pipeline.core.transform import BatchTransformer
+from dataframe_pipeline.exceptions import ConfigurationError, DataContractError, NotFittedError
 
 if TYPE_CHECKING:
     from typing import Self

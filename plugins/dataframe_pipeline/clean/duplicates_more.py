@@ -16,8 +16,8 @@ import pandas as pd
 
 from dataframe_pipeline.clean.duplicates import _in_sorted
 from dataframe_pipeline.core.batch import drop_rows
-from dataframe_pipeline.core.transform import BatchTransformer, NotFittedError
-from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
+from dataframe_pipeline.core.transform import BatchTransformer
+from dataframe_pipeline.exceptions import ConfigurationError, DataContractError, NotFittedError
 
 if TYPE_CHECKING:
     from typing import Self

@@ -31,8 +31,8 @@ import pandas as pd
 
 from dataframe_pipeline.core.batch import BatchResult, drop_rows, split_rows
 from dataframe_pipeline.core.quantiles import ExactQuantiles
-from dataframe_pipeline.core.transform import BatchTransformer, NotFittedError
-from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
+from dataframe_pipeline.core.transform import BatchTransformer
+from dataframe_pipeline.exceptions import ConfigurationError, DataContractError, NotFittedError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

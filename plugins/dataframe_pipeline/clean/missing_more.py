@@ -25,8 +25,8 @@ from dataframe_pipeline.core.batch import BatchResult, drop_rows
 from dataframe_pipeline.core.columns import check_names as _check_names
 from dataframe_pipeline.core.columns import check_present as _check_present
 from dataframe_pipeline.core.columns import require as _require
-from dataframe_pipeline.core.transform import BatchTransformer, NotFittedError
-from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
+from dataframe_pipeline.core.transform import BatchTransformer
+from dataframe_pipeline.exceptions import ConfigurationError, DataContractError, NotFittedError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -19,8 +19,8 @@ import pandas as pd
 from dataframe_pipeline.clean.missing import _EXACT_SCALE_BITS, _exact_scaled_float_sum
 from dataframe_pipeline.clean.outliers import ACTIONS, FLAG_SUFFIX, IQROutliers, _numeric
 from dataframe_pipeline.core.batch import BatchResult, drop_rows, split_rows
-from dataframe_pipeline.core.transform import BatchTransformer, NotFittedError
-from dataframe_pipeline.exceptions import ConfigurationError
+from dataframe_pipeline.core.transform import BatchTransformer
+from dataframe_pipeline.exceptions import ConfigurationError, NotFittedError
 
 if TYPE_CHECKING:
     from typing import Self

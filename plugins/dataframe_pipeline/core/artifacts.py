@@ -26,8 +26,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from dataframe_pipeline.core.transform import NotFittedError
-from dataframe_pipeline.exceptions import ConfigurationError, PipelineError
+from dataframe_pipeline.exceptions import ArtifactError, ConfigurationError, NotFittedError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -59,10 +58,6 @@ REUSABLE: tuple[str, ...] = (
 TRUSTED_TYPES: frozenset[str] = frozenset({*REUSABLE, "collections.Counter", "sklearn.tree._tree.Tree"})
 SIDECAR_SUFFIX = ".json"
 _VERSIONED = ("numpy", "pandas", "pyarrow", "scikit-learn", "skops")
-
-
-class ArtifactError(PipelineError):
-    """A fitted-state archive cannot be saved or loaded (not skops, untrusted types, wrong content)."""
 
 
 def class_path(obj: object) -> str:

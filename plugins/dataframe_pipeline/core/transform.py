@@ -33,10 +33,6 @@ if TYPE_CHECKING:
     from dataframe_pipeline.core.batch import BatchResult
 
 
-class NotFittedError(RuntimeError):
-    """transform() was called before fit()/finish_fit()."""
-
-
 class BatchTransformer:
     """A streaming, scikit-learn-like transform over DataFrame batches."""
 

@@ -15,9 +15,9 @@ import pandas as pd
 
 from dataframe_pipeline.core.batch import BatchResult, split_rows
 from dataframe_pipeline.core.columns import check_column_list, require_columns
-from dataframe_pipeline.core.transform import BatchTransformer, NotFittedError
+from dataframe_pipeline.core.transform import BatchTransformer
 from dataframe_pipeline.enrich.encoding import _as_text
-from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
+from dataframe_pipeline.exceptions import ConfigurationError, DataContractError, NotFittedError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -17,9 +17,9 @@ import pandas as pd
 from dataframe_pipeline.core.batch import BatchResult
 from dataframe_pipeline.core.columns import check_column_list, require_columns
 from dataframe_pipeline.core.quantiles import ExactQuantiles
-from dataframe_pipeline.core.transform import BatchTransformer, NotFittedError
+from dataframe_pipeline.core.transform import BatchTransformer
 from dataframe_pipeline.enrich.scaling import SuffixedOutput, _as_float
-from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
+from dataframe_pipeline.exceptions import ConfigurationError, DataContractError, NotFittedError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

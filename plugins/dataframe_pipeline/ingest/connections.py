@@ -45,7 +45,7 @@ def http_base_url(conn: Any) -> str:
 
 def http_auth(conn: Any) -> Any:
     """The connector's auth object for an HTTP connection (None: anonymous)."""
-    from dataframe_pipeline.ingest import http_source as hs
+    from dataframe_pipeline.ingest.http import auth as hs
 
     extra = _extra(conn)
     kind = extra.get("auth_type") or ("basic" if conn.login else None)
@@ -83,7 +83,7 @@ def pagination(config: dict[str, Any] | None) -> Any:
     """``{"type": "cursor", "cursor_path": "next_cursor"}`` -> the connector's pagination object."""
     if config is None:
         return None
-    from dataframe_pipeline.ingest import http_source as hs
+    from dataframe_pipeline.ingest.http import pagination as hs
 
     params = dict(config)
     kind = params.pop("type", None)
@@ -97,7 +97,7 @@ def pagination(config: dict[str, Any] | None) -> Any:
 
 def http_source(conn: Any, **options: Any) -> Any:
     """An ``HttpSource`` for the connection; ``options`` are HttpSource fields (pagination as a dict)."""
-    from dataframe_pipeline.ingest.http_source import HttpSource
+    from dataframe_pipeline.ingest.http.source import HttpSource
 
     extra = _extra(conn)
     options = dict(options)

@@ -49,7 +49,7 @@ class SourceFile:
 def list_source_files(source: str, root: Path | None = None) -> list[SourceFile]:
     """The files a source names: a local path or glob (confined to the landing root), an
     ``s3://conn@bucket/key`` path or glob, or an ``http(s)://`` URL."""
-    from dataframe_pipeline.ingest.locations import confine, is_glob
+    from dataframe_pipeline.ingest.files.locations import confine, is_glob
 
     if source.startswith(("http://", "https://")):
         import fsspec
@@ -146,7 +146,7 @@ class FileIngestOperator(IngestOperatorBase):
         self.on_nothing_new = on_nothing_new
 
     def fmt(self) -> Any:
-        from dataframe_pipeline.ingest.formats import FileFormat
+        from dataframe_pipeline.ingest.files.format import FileFormat
 
         try:
             fmt = FileFormat(**{"batch_rows": self.rows_per_batch, **(self.file_format or {})})
@@ -164,7 +164,7 @@ class FileIngestOperator(IngestOperatorBase):
         self.fmt()
 
     def manifest(self, context: Context) -> Any:
-        from dataframe_pipeline.ingest.locations import FileManifest
+        from dataframe_pipeline.ingest.files.locations import FileManifest
 
         path = ObjectStoragePath(self.storage_root or settings.storage_root())
         path = path / self.dag_id / "_state" / f"files-{self.task_id}.json"
@@ -174,7 +174,7 @@ class FileIngestOperator(IngestOperatorBase):
         """The files to read in this partition (all, or the new ones when incremental)."""
         if not self.incremental:
             return files, None
-        from dataframe_pipeline.ingest.locations import file_info
+        from dataframe_pipeline.ingest.files.locations import file_info
 
         infos = {str(f): file_info(f.fs, f.path) for f in files}
         manifest = self.manifest(context)
@@ -216,7 +216,7 @@ class FileIngestOperator(IngestOperatorBase):
         self, file: SourceFile, fmt: Any, out: DatasetWriter, quarantine: QuarantineWriter, tally: Any
     ) -> None:
         """Stream one file; on a whole-file error, undo what it wrote and quarantine it whole."""
-        from dataframe_pipeline.ingest.formats import read_source
+        from dataframe_pipeline.ingest.files.format import read_source
 
         source = str(file)
         started = time.monotonic()
@@ -308,8 +308,9 @@ class HttpIngestOperator(_SourceIngestOperator):
     def run_step(self, context: Context) -> dict[str, Any]:
         from airflow.sdk import BaseHook
 
+        from dataframe_pipeline.exceptions import HttpSourceError
         from dataframe_pipeline.ingest.connections import http_source
-        from dataframe_pipeline.ingest.http_source import HttpReader, HttpSourceError
+        from dataframe_pipeline.ingest.http.reader import HttpReader
 
         source = http_source(
             BaseHook.get_connection(self.http_conn_id),
@@ -391,14 +392,14 @@ class SqlIngestOperator(_SourceIngestOperator):
             raise ConfigurationError("incremental.mode", mode, "must be 'interval' or 'watermark'")
 
     def watermark_store(self, context: Context) -> Any:
-        from dataframe_pipeline.ingest.sql_source import WatermarkStore
+        from dataframe_pipeline.ingest.sql.watermark import WatermarkStore
 
         root = ObjectStoragePath(self.storage_root or settings.storage_root())
         path = root / self.dag_id / "_state" / f"watermark-{self.task_id}.json"
         return WatermarkStore(path.fs, path.path), str(path)
 
     def _incremental(self, context: Context) -> Any:
-        from dataframe_pipeline.ingest.sql_source import Incremental
+        from dataframe_pipeline.ingest.sql.source import Incremental
 
         if self.incremental is None:
             return None
@@ -418,7 +419,9 @@ class SqlIngestOperator(_SourceIngestOperator):
         from airflow.sdk import BaseHook
 
         from dataframe_pipeline.ingest.connections import sqlalchemy_url
-        from dataframe_pipeline.ingest.sql_source import SqlReader, SqlSource, encode_watermark
+        from dataframe_pipeline.ingest.sql.reader import SqlReader
+        from dataframe_pipeline.ingest.sql.source import SqlSource
+        from dataframe_pipeline.ingest.sql.watermark import encode_watermark
 
         incremental = self._incremental(context)
         source = SqlSource(
@@ -470,7 +473,7 @@ class CommitWatermarkOperator(BaseOperator):
         self.ingest_result = ingest_result
 
     def execute(self, context: Context) -> Any:
-        from dataframe_pipeline.ingest.sql_source import WatermarkStore, decode_watermark
+        from dataframe_pipeline.ingest.sql.watermark import WatermarkStore, decode_watermark
 
         mark = (self.ingest_result or {}).get("watermark")
         if not mark:

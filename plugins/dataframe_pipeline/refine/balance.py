@@ -32,8 +32,7 @@ import pandas as pd
 
 from dataframe_pipeline.core.batch import BatchResult, drop_rows
 from dataframe_pipeline.core.columns import require_columns
-from dataframe_pipeline.core.transform import NotFittedError
-from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
+from dataframe_pipeline.exceptions import ConfigurationError, DataContractError, NotFittedError
 from dataframe_pipeline.refine.sampling import _cut_points, _in_order, _KeyedAssigner
 
 if TYPE_CHECKING:

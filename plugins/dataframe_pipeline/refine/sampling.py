@@ -26,8 +26,8 @@ import pandas as pd
 
 from dataframe_pipeline.core.batch import BatchResult, drop_rows
 from dataframe_pipeline.core.columns import require_columns
-from dataframe_pipeline.core.transform import BatchTransformer, NotFittedError
-from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
+from dataframe_pipeline.core.transform import BatchTransformer
+from dataframe_pipeline.exceptions import ConfigurationError, DataContractError, NotFittedError
 
 if TYPE_CHECKING:
     from collections.abc import Hashable, Iterator, Sequence

@@ -13,13 +13,11 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from dataframe_pipeline.ingest.http_source import (
-    BearerAuth,
-    CursorPagination,
-    HttpReader,
-    HttpSource,
-    HttpSourceError,
-)
+from dataframe_pipeline.exceptions import HttpSourceError
+from dataframe_pipeline.ingest.http.auth import BearerAuth
+from dataframe_pipeline.ingest.http.pagination import CursorPagination
+from dataframe_pipeline.ingest.http.reader import HttpReader
+from dataframe_pipeline.ingest.http.source import HttpSource
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -18,25 +18,23 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
-from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
-from dataframe_pipeline.ingest.http_source import (
-    NOT_OBJECT_RULE,
-    SCHEMA_MISMATCH_RULE,
-    ApiKeyAuth,
-    BasicAuth,
-    BearerAuth,
-    CursorPagination,
-    HttpReader,
-    HttpSource,
+from dataframe_pipeline.exceptions import (
+    ConfigurationError,
+    DataContractError,
     HttpSourceError,
-    LinkHeaderPagination,
-    NextUrlPagination,
-    OAuth2ClientCredentials,
-    OffsetPagination,
-    PageNumberPagination,
     PaginationLoopError,
     UnsafeUrlError,
 )
+from dataframe_pipeline.ingest.http.auth import ApiKeyAuth, BasicAuth, BearerAuth, OAuth2ClientCredentials
+from dataframe_pipeline.ingest.http.pagination import (
+    CursorPagination,
+    LinkHeaderPagination,
+    NextUrlPagination,
+    OffsetPagination,
+    PageNumberPagination,
+)
+from dataframe_pipeline.ingest.http.reader import NOT_OBJECT_RULE, SCHEMA_MISMATCH_RULE, HttpReader
+from dataframe_pipeline.ingest.http.source import HttpSource
 
 if TYPE_CHECKING:
     from werkzeug import Request

@@ -25,17 +25,12 @@ import pytest
 import sqlalchemy as sa
 
 from dataframe_pipeline.core.batch import REASON_COLUMN, RULE_COLUMN
-from dataframe_pipeline.exceptions import ConfigurationError
-from dataframe_pipeline.ingest.sql_source import (
-    TYPE_MISMATCH_RULE,
-    Incremental,
-    SqlReader,
-    SqlSource,
-    TransientSourceError,
-    WatermarkStore,
-    load_dataframe,
-    safe_url,
-)
+from dataframe_pipeline.exceptions import ConfigurationError, TransientSourceError
+from dataframe_pipeline.ingest.sql.load import load_dataframe
+from dataframe_pipeline.ingest.sql.reader import SqlReader
+from dataframe_pipeline.ingest.sql.rows import TYPE_MISMATCH_RULE
+from dataframe_pipeline.ingest.sql.source import Incremental, SqlSource, safe_url
+from dataframe_pipeline.ingest.sql.watermark import WatermarkStore
 from tests.conftest import require_service
 
 if TYPE_CHECKING:

@@ -20,8 +20,7 @@ from dataframe_pipeline.clean.coercion import (
     fullmatch,
     parse_spec,
 )
-from dataframe_pipeline.core.transform import NotFittedError
-from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
+from dataframe_pipeline.exceptions import ConfigurationError, DataContractError, NotFittedError
 from tests.batching import chunks
 
 pytestmark = pytest.mark.unit

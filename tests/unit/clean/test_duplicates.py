@@ -9,8 +9,7 @@ import pandas as pd
 import pytest
 
 from dataframe_pipeline.clean.duplicates import ExactDuplicates
-from dataframe_pipeline.core.transform import NotFittedError
-from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
+from dataframe_pipeline.exceptions import ConfigurationError, DataContractError, NotFittedError
 from tests.batching import chunks
 
 pytestmark = pytest.mark.unit

@@ -17,8 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dataframe_pipeline.clean.missing import MissingValues
-from dataframe_pipeline.core.transform import NotFittedError
-from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
+from dataframe_pipeline.exceptions import ConfigurationError, DataContractError, NotFittedError
 from tests.batching import chunks
 
 pytestmark = pytest.mark.unit

@@ -15,8 +15,7 @@ from dataframe_pipeline.clean.missing_more import (
     GroupImputer,
     InterpolateTimeSeries,
 )
-from dataframe_pipeline.core.transform import NotFittedError
-from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
+from dataframe_pipeline.exceptions import ConfigurationError, DataContractError, NotFittedError
 from tests.batching import chunks
 
 pytestmark = pytest.mark.unit

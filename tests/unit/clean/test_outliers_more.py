@@ -10,8 +10,7 @@ import pytest
 from sklearn.ensemble import IsolationForest
 
 from dataframe_pipeline.clean.outliers_more import IsolationForestOutliers, ZScoreOutliers, _row_hashes
-from dataframe_pipeline.core.transform import NotFittedError
-from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
+from dataframe_pipeline.exceptions import ConfigurationError, DataContractError, NotFittedError
 from tests.batching import chunks
 
 pytestmark = pytest.mark.unit

@@ -14,19 +14,13 @@ from pandas.testing import assert_frame_equal
 from dataframe_pipeline.clean.coercion import TypeCoercion
 from dataframe_pipeline.clean.missing import MissingValues
 from dataframe_pipeline.clean.outliers import IQROutliers
-from dataframe_pipeline.core.artifacts import (
-    REUSABLE,
-    ArtifactError,
-    describe,
-    load_fitted,
-    save_fitted,
-)
+from dataframe_pipeline.core.artifacts import REUSABLE, describe, load_fitted, save_fitted
 from dataframe_pipeline.core.batch import BatchResult
 from dataframe_pipeline.core.engine import apply_chain
-from dataframe_pipeline.core.transform import BatchTransformer, NotFittedError
+from dataframe_pipeline.core.transform import BatchTransformer
 from dataframe_pipeline.enrich.encoding import OneHotEncoder
 from dataframe_pipeline.enrich.scaling import StandardScaler
-from dataframe_pipeline.exceptions import ConfigurationError
+from dataframe_pipeline.exceptions import ArtifactError, ConfigurationError, NotFittedError
 from dataframe_pipeline.refine.balance import ClassBalancer
 from dataframe_pipeline.refine.pca import PCAProjection
 from dataframe_pipeline.refine.sampling import Sample

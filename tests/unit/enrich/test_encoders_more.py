@@ -7,9 +7,8 @@ from pandas.testing import assert_frame_equal, assert_series_equal
 from sklearn.preprocessing import OrdinalEncoder as SkOrdinalEncoder
 
 from dataframe_pipeline.core.batch import RowAccounting
-from dataframe_pipeline.core.transform import NotFittedError
 from dataframe_pipeline.enrich.encoders_more import FrequencyEncoder, OrdinalEncoder
-from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
+from dataframe_pipeline.exceptions import ConfigurationError, DataContractError, NotFittedError
 from tests.batching import frame, split_batches
 
 

@@ -11,9 +11,8 @@ from pandas.testing import assert_frame_equal
 from sklearn.preprocessing import OneHotEncoder as SkOneHotEncoder
 
 from dataframe_pipeline.core.batch import RowAccounting
-from dataframe_pipeline.core.transform import NotFittedError
 from dataframe_pipeline.enrich.encoding import OneHotEncoder, safe_name
-from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
+from dataframe_pipeline.exceptions import ConfigurationError, DataContractError, NotFittedError
 from tests.batching import frame, split_batches
 
 pytestmark = pytest.mark.unit

@@ -8,9 +8,8 @@ import pytest
 from pandas.testing import assert_frame_equal
 
 from dataframe_pipeline.core.batch import RowAccounting
-from dataframe_pipeline.core.transform import NotFittedError
 from dataframe_pipeline.enrich.lookup import LookupJoin
-from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
+from dataframe_pipeline.exceptions import ConfigurationError, DataContractError, NotFittedError
 
 
 @pytest.fixture

@@ -7,9 +7,8 @@ from pandas.testing import assert_frame_equal
 from sklearn.preprocessing import MinMaxScaler as SkMinMaxScaler
 from sklearn.preprocessing import RobustScaler as SkRobustScaler
 
-from dataframe_pipeline.core.transform import NotFittedError
 from dataframe_pipeline.enrich.scalers_more import MinMaxScaler, RobustScaler
-from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
+from dataframe_pipeline.exceptions import ConfigurationError, DataContractError, NotFittedError
 from tests.batching import frame, split_batches
 
 

@@ -8,9 +8,8 @@ import pytest
 from pandas.testing import assert_frame_equal
 from sklearn.preprocessing import StandardScaler as SkStandardScaler
 
-from dataframe_pipeline.core.transform import NotFittedError
 from dataframe_pipeline.enrich.scaling import Moments, StandardScaler
-from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
+from dataframe_pipeline.exceptions import ConfigurationError, DataContractError, NotFittedError
 from tests.batching import split_batches
 
 pytestmark = pytest.mark.unit

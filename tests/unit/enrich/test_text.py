@@ -6,10 +6,9 @@ import pytest
 from pandas.testing import assert_frame_equal
 from sklearn.feature_extraction.text import HashingVectorizer, TfidfVectorizer
 
-from dataframe_pipeline.core.transform import NotFittedError
 from dataframe_pipeline.enrich import text as text_module
 from dataframe_pipeline.enrich.text import TextFeatures, strip_accents
-from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
+from dataframe_pipeline.exceptions import ConfigurationError, DataContractError, NotFittedError
 from tests.batching import split_batches
 
 CORPUS = [

@@ -17,16 +17,14 @@ from typing import TYPE_CHECKING
 import pytest
 import zstandard
 
-from dataframe_pipeline.ingest.compression import (
-    MalformedSourceError,
-    UnsafeArchiveMemberError,
+from dataframe_pipeline.exceptions import EmptySourceError, MalformedSourceError, UnsafeArchiveMemberError
+from dataframe_pipeline.ingest.files.compression import (
     iter_members,
     peek,
     read_upto,
     split_compression,
     unsafe_member_reason,
 )
-from dataframe_pipeline.ingest.csv_reader import EmptySourceError
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -17,17 +17,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import dataframe_pipeline.ingest.csv_reader as csv_module
+import dataframe_pipeline.ingest.files.csv as csv_module
 from dataframe_pipeline.core.batch import REASON_COLUMN, RULE_COLUMN
-from dataframe_pipeline.exceptions import ConfigurationError, DataContractError, SourceNotFoundError
-from dataframe_pipeline.ingest.csv_reader import (
+from dataframe_pipeline.exceptions import (
+    ConfigurationError,
+    DataContractError,
+    EmptySourceError,
+    SourceDecodeError,
+    SourceNotFoundError,
+)
+from dataframe_pipeline.ingest.files.csv import (
     BLANK_LINE_RULE,
     MALFORMED_ROW_RULE,
     BadRow,
     CsvBatch,
     CsvOptions,
-    EmptySourceError,
-    SourceDecodeError,
     bad_rows_table,
     read_csv_batches,
 )

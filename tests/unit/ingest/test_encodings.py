@@ -14,9 +14,8 @@ import json
 import pyarrow as pa
 import pytest
 
-from dataframe_pipeline.exceptions import ConfigurationError
-from dataframe_pipeline.ingest.csv_reader import SourceDecodeError
-from dataframe_pipeline.ingest.encodings import (
+from dataframe_pipeline.exceptions import ConfigurationError, SourceDecodeError
+from dataframe_pipeline.ingest.files.encodings import (
     CHUNK_BYTES,
     check_decodes,
     check_encoding_name,
@@ -26,7 +25,7 @@ from dataframe_pipeline.ingest.encodings import (
     resolve_encoding,
     sniff_bom,
 )
-from dataframe_pipeline.ingest.formats import FileFormat, read_source
+from dataframe_pipeline.ingest.files.format import FileFormat, read_source
 
 pytestmark = pytest.mark.unit
 

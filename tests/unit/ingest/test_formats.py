@@ -28,24 +28,24 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dataframe_pipeline.core.batch import REASON_COLUMN, RULE_COLUMN
-from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
-from dataframe_pipeline.ingest import formats
-from dataframe_pipeline.ingest.formats import (
+from dataframe_pipeline.exceptions import (
+    ConfigurationError,
+    DataContractError,
+    EmptySourceError,
+    MalformedSourceError,
+    SourceDecodeError,
+    UnsafeArchiveMemberError,
+)
+from dataframe_pipeline.ingest.files import json as json_format
+from dataframe_pipeline.ingest.files import xml as xml_format
+from dataframe_pipeline.ingest.files.format import FileFormat, check_source, detect_kind, read_source, read_stream
+from dataframe_pipeline.ingest.records import JSONL_BLANK_LINE_RULE
+from dataframe_pipeline.ingest.records import (
     DUPLICATE_COLUMN_RULE,
-    JSONL_BLANK_LINE_RULE,
     MALFORMED_RECORD_RULE,
     NOT_AN_OBJECT_RULE,
     TYPE_MISMATCH_RULE,
     UNEXPECTED_COLUMN_RULE,
-    EmptySourceError,
-    FileFormat,
-    MalformedSourceError,
-    SourceDecodeError,
-    UnsafeArchiveMemberError,
-    check_source,
-    detect_kind,
-    read_source,
-    read_stream,
 )
 
 if TYPE_CHECKING:
@@ -630,7 +630,7 @@ def test_json_scanner_matches_json_loads_whatever_the_chunk_boundaries(
     document_value: Any = {**siblings, "data": {**siblings, "items": records}, "tail": siblings} if wrapped else records
     document = json.dumps(document_value, indent=indent, ensure_ascii=ensure_ascii)
     chunks = iter([document[i : i + chunk] for i in range(0, len(document), chunk)])
-    scanned = list(formats._JsonScanner(chunks, "doc").records(["data", "items"] if wrapped else []))
+    scanned = list(json_format._JsonScanner(chunks, "doc").records(["data", "items"] if wrapped else []))
     assert [value for value, _ in scanned] == records
     assert [json.loads(raw) for _, raw in scanned] == records
 
@@ -854,14 +854,14 @@ def test_xml_memory_does_not_grow_with_the_number_of_records(tmp_path: Path) -> 
 
 def test_xml_records_already_read_are_removed_from_the_tree(monkeypatch: pytest.MonkeyPatch) -> None:
     earlier_siblings: list[list[tuple[int, str | None]]] = []
-    convert = formats._xml_record
+    convert = xml_format._xml_record
 
     def spy(position: int, element: Any, fmt: FileFormat) -> Any:
         earlier = list(element.itersiblings(preceding=True))
         earlier_siblings.append([(len(sibling), sibling.text) for sibling in earlier])
         return convert(position, element, fmt)
 
-    monkeypatch.setattr(formats, "_xml_record", spy)
+    monkeypatch.setattr(xml_format, "_xml_record", spy)
     document = b"<rows><head>x</head>" + b"<row><v>1</v></row>" * 50 + b"</rows>"
     _, table, _ = read_all(document, "f.xml", xml_record_path="/rows/row")
     assert table.num_rows == 50

@@ -5,8 +5,8 @@ import os
 import fsspec
 import pytest
 
-from dataframe_pipeline.exceptions import SourceNotFoundError
-from dataframe_pipeline.ingest.locations import FileManifest, UnsafePathError, confine, file_info
+from dataframe_pipeline.exceptions import SourceNotFoundError, UnsafePathError
+from dataframe_pipeline.ingest.files.locations import FileManifest, confine, file_info
 
 
 @pytest.fixture

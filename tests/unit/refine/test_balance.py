@@ -9,8 +9,7 @@ import pytest
 from pandas.testing import assert_frame_equal
 
 from dataframe_pipeline.core.engine import run_chain
-from dataframe_pipeline.core.transform import NotFittedError
-from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
+from dataframe_pipeline.exceptions import ConfigurationError, DataContractError, NotFittedError
 from dataframe_pipeline.refine.balance import ClassBalancer
 from dataframe_pipeline.refine.sampling import row_keys
 

@@ -11,8 +11,7 @@ from hypothesis import strategies as st
 from pandas.testing import assert_frame_equal
 
 from dataframe_pipeline.core.batch import RowAccounting
-from dataframe_pipeline.core.transform import NotFittedError
-from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
+from dataframe_pipeline.exceptions import ConfigurationError, DataContractError, NotFittedError
 from dataframe_pipeline.refine.sampling import (
     Sample,
     StratifiedSplit,

@@ -9,8 +9,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from pandas.testing import assert_frame_equal
 from sklearn.decomposition import TruncatedSVD
 
-from dataframe_pipeline.core.transform import NotFittedError
-from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
+from dataframe_pipeline.exceptions import ConfigurationError, DataContractError, NotFittedError
 from dataframe_pipeline.refine.pca import _fix_signs
 from dataframe_pipeline.refine.sampling import row_keys
 from dataframe_pipeline.refine.svd import TruncatedSVDProjection

@@ -19,7 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from dataframe_pipeline.core.dataset import write_atomic
-from dataframe_pipeline.exceptions import ConfigurationError, SourceNotFoundError
+from dataframe_pipeline.exceptions import ConfigurationError, SourceNotFoundError, UnsafePathError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -27,10 +27,6 @@ if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
 GLOB_CHARS = frozenset("*?[")
-
-
-class UnsafePathError(ConfigurationError):
-    """A source path points outside the landing root."""
 
 
 def is_glob(pattern: str) -> bool:

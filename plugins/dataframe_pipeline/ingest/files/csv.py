@@ -57,7 +57,20 @@ from dataframe_pipeline.ingest.base import (
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
-RAW_LINE_COLUMN = "_raw_line"
+    from dataframe_pipeline.ingest.files.text import _TextInput
+from typing import TYPE_CHECKING
+
+from dataframe_pipeline.exceptions import EmptySourceError, SourceDecodeError
+from dataframe_pipeline.ingest.base import (
+    SourceBatch,
+)
+from dataframe_pipeline.ingest.files.encodings import DETECT_BYTES
+from dataframe_pipeline.ingest.records import RAW_LINE_COLUMN, _rejected_frame
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
+
 #: rule name of the rows quarantined by this reader
 MALFORMED_ROW_RULE = "csv_malformed_row"
 #: rule name of the blank lines skipped (counted as dropped, not quarantined)
@@ -67,20 +80,6 @@ _READ_CHUNK_BYTES = 1 << 20
 _BOM = "\ufeff"
 _OPEN_QUOTE_REASON = "quoted field not closed on this line (quoted newlines are not supported)"
 _CARRIAGE_RETURN_REASON = "carriage return inside the line (only LF and CRLF line endings are supported)"
-
-
-class EmptySourceError(DataContractError):
-    """The source file has no content at all (0 bytes), or no header line when one is expected."""
-
-
-class SourceDecodeError(DataContractError):
-    """The source file does not decode in the configured encoding."""
-
-    def __init__(self, source: str, offset: int, encoding: str, problem: str) -> None:
-        self.source = source
-        self.offset = offset
-        self.encoding = encoding
-        super().__init__(f"{source}: not valid {encoding} at byte offset {offset}: {problem}")
 
 
 @dataclass(frozen=True)
@@ -586,3 +585,41 @@ def _casts(value: str, arrow_type: pa.DataType) -> bool:
     except pa.ArrowInvalid:
         return False
     return True
+
+
+# --- read_source adapter ---------------------------------------------------------------------
+
+
+_SNIFF_CHARS = 16 * 1024
+
+
+_SNIFF_DELIMITERS = ",;\t|"
+
+
+def _read_csv(inp: _TextInput) -> Iterator[SourceBatch]:
+    delimiter = _sniff_delimiter(inp) if inp.fmt.sniff else "\t" if inp.kind == "tsv" else inp.fmt.delimiter
+    options = inp.fmt._csv_options(delimiter, inp.encoding, inp.fmt.header)
+    for batch in read_csv_batches(inp.stream, inp.source, options):
+        accounting = batch.row_accounting()
+        rejected = _rejected_frame(
+            inp.source,
+            [(row.line, row.text, MALFORMED_ROW_RULE, row.reason) for row in batch.bad_rows],
+        )
+        yield SourceBatch(batch.table, rejected, accounting.rows_in, dict(accounting.dropped_by_rule))
+
+
+def _sniff_delimiter(inp: _TextInput) -> str:
+    import codecs
+
+    # replacement characters only affect the sample: the reader itself decodes strictly
+    sample = codecs.getincrementaldecoder(inp.encoding)(errors="replace").decode(inp.head[: _SNIFF_CHARS * 4])
+    sample = sample.removeprefix("\ufeff")[:_SNIFF_CHARS]
+    if len(inp.head) == DETECT_BYTES and "\n" in sample:
+        sample = sample[: sample.rfind("\n")]  # a cut last line would confuse the sniffer
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=_SNIFF_DELIMITERS).delimiter
+    except csv.Error as exc:
+        raise DataContractError(
+            f"{inp.source}: cannot sniff the delimiter from the first {len(sample)} characters ({exc}); "
+            "set delimiter instead"
+        ) from exc

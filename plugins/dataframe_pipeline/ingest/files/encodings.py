@@ -25,9 +25,8 @@ import codecs
 import re
 from typing import IO, TYPE_CHECKING
 
-from dataframe_pipeline.exceptions import ConfigurationError
-from dataframe_pipeline.ingest.compression import peek
-from dataframe_pipeline.ingest.csv_reader import SourceDecodeError
+from dataframe_pipeline.exceptions import ConfigurationError, SourceDecodeError
+from dataframe_pipeline.ingest.files.compression import peek
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -28,8 +28,11 @@ from typing import IO, TYPE_CHECKING
 
 import zstandard
 
-from dataframe_pipeline.exceptions import DataContractError
-from dataframe_pipeline.ingest.csv_reader import EmptySourceError
+from dataframe_pipeline.exceptions import (
+    EmptySourceError,
+    MalformedSourceError,
+    UnsafeArchiveMemberError,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -41,18 +44,6 @@ _COPY_BYTES = 1 << 20
 # compressed bytes fed to zstd per call: bounds the output of one call (zstd expands at most ~32000x)
 _ZSTD_INPUT_BYTES = 1 << 14
 _DRIVE = re.compile(r"^[A-Za-z]:")
-
-
-class MalformedSourceError(DataContractError):
-    """The source is not valid in its format (corrupt compressed data, XML/JSON syntax error, ...).
-
-    Raised as soon as the problem is met, possibly after earlier batches were yielded: the file
-    must then be quarantined as a whole, never kept in part.
-    """
-
-
-class UnsafeArchiveMemberError(MalformedSourceError):
-    """A zip member has an absolute path or a ``..`` component (zip-slip), or is encrypted."""
 
 
 @dataclass(frozen=True)

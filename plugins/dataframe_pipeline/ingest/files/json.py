@@ -1,0 +1,257 @@
+"""JSON documents and JSON Lines files as records.
+
+A JSON document is a top-level array of objects, or the array at ``records_path`` ("data.items") in
+a top-level object, parsed one record at a time (``json.JSONDecoder.raw_decode`` over decoded
+chunks, so memory is bounded by the largest record). JSON Lines holds one object per line; a line
+that is not an object is quarantined, blank lines are dropped by rule. Records are flattened,
+typed and rejected by the shared record layer (:mod:`dataframe_pipeline.ingest.records`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import TYPE_CHECKING, Any
+
+from dataframe_pipeline.exceptions import (
+    DataContractError,
+    KeyCollisionError,
+    MalformedSourceError,
+)
+from dataframe_pipeline.ingest.files.encodings import (
+    iter_lines,
+)
+from dataframe_pipeline.ingest.records import (
+    DUPLICATE_COLUMN_RULE,
+    MALFORMED_RECORD_RULE,
+    NOT_AN_OBJECT_RULE,
+    _batches_of,
+    _is_number,
+    _json_type_name,
+    _Record,
+    _Tabulator,
+    flatten_record,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from dataframe_pipeline.ingest.base import (
+        SourceBatch,
+    )
+    from dataframe_pipeline.ingest.files.format import FileFormat
+    from dataframe_pipeline.ingest.files.text import _TextInput
+
+
+_JSON_KEY = re.compile(r"^[^.]+$")
+
+
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+
+
+# a JSONDecodeError this close to the end of the buffer may only mean the value goes on (an escape
+# like "\u00" or a literal like "tru" cut by the chunk boundary is at most 6 characters short)
+_INCOMPLETE_MARGIN = 16
+
+
+# a number parsed this close to the buffer's end may be cut: "1e+" parses as 1, 2 characters short
+_NUMBER_TAIL = 2
+
+
+def _json_record(position: int, value: Any, raw: str, sep: str | None) -> _Record:
+    if not isinstance(value, dict):
+        reason = f"the record is a JSON {_json_type_name(value)}, not an object"
+        return _Record(position, raw, rule=NOT_AN_OBJECT_RULE, reason=reason)
+    try:
+        return _Record(position, raw, flatten_record(value, sep))
+    except KeyCollisionError as exc:
+        return _Record(position, raw, rule=DUPLICATE_COLUMN_RULE, reason=str(exc))
+    except RecursionError:
+        return _Record(position, raw, rule=MALFORMED_RECORD_RULE, reason="objects nested too deeply to flatten")
+
+
+def _records_path(fmt: FileFormat) -> list[str]:
+    return fmt.records_path.split(".") if fmt.records_path else []
+
+
+def _read_json(inp: _TextInput) -> Iterator[SourceBatch]:
+    scanner = _JsonScanner(inp.text(), inp.source)
+    sep = inp.fmt.flatten_sep
+    records = (
+        _json_record(position, value, raw, sep)
+        for position, (value, raw) in enumerate(scanner.records(_records_path(inp.fmt)), start=1)
+    )
+    yield from _batches_of(records, _Tabulator(inp.source, inp.fmt, typed_values=True), inp.fmt.batch_rows)
+
+
+class _JsonScanner:
+    """Reads the records of a JSON document one at a time from decoded text chunks.
+
+    Only the text not yet parsed is kept (plus the record being parsed), so memory is bounded by
+    the largest record, whatever the size of the document. Values beside the records path are
+    parsed and dropped.
+    """
+
+    def __init__(self, chunks: Iterator[str], source: str) -> None:
+        self._chunks = chunks
+        self._source = source
+        self._decoder = json.JSONDecoder()
+        self._buffer = ""
+        self._pos = 0
+        self._line = 1  # line number of the buffer's first character
+        self._eof = False
+
+    def records(self, path: list[str]) -> Iterator[tuple[Any, str]]:
+        """(value, raw text) of each element of the records array; then checks the document ends."""
+        first = self._peek()
+        if not first:
+            raise MalformedSourceError(
+                f"{self._source}: no JSON value in the file (only whitespace); the file must be quarantined as a whole"
+            )
+        if path:
+            if first != "{":
+                raise DataContractError(f"{self._source}: records_path is set but the document is not a JSON object")
+            yield from self._object_path(path, ".".join(path))
+        elif first == "[":
+            yield from self._array()
+        else:
+            raise DataContractError(
+                f"{self._source}: the document is not a JSON array of records"
+                + ("; set records_path to the array in this object" if first == "{" else "")
+            )
+        if self._peek():
+            raise self._error("extra data after the JSON document", self._pos)
+
+    def _array(self) -> Iterator[tuple[Any, str]]:
+        self._pos += 1  # the "[" seen by the caller
+        if self._peek() == "]":
+            self._pos += 1
+            return
+        while True:
+            self._peek()
+            yield self._value()
+            separator = self._peek()
+            self._pos += 1
+            if separator == "]":
+                return
+            if separator != ",":
+                raise self._error("expected ',' or ']' after an array element", self._pos - 1)
+
+    def _object_path(self, path: list[str], full: str) -> Iterator[tuple[Any, str]]:
+        """Walk the object the cursor is on, descending into ``path[0]`` and skipping other keys."""
+        self._pos += 1  # the "{" seen by the caller
+        found = self._peek() == "}"
+        if found:
+            self._pos += 1
+            raise DataContractError(f"{self._source}: records_path {full!r}: no key {path[0]!r}")
+        found = False
+        while True:
+            key = self._key()
+            if key == path[0] and not found:
+                found = True
+                yield from self._descend(path, full)
+            else:
+                self._value()
+            separator = self._peek()
+            self._pos += 1
+            if separator == "}":
+                break
+            if separator != ",":
+                raise self._error("expected ',' or '}' after an object member", self._pos - 1)
+        if not found:
+            raise DataContractError(f"{self._source}: records_path {full!r}: no key {path[0]!r}")
+
+    def _descend(self, path: list[str], full: str) -> Iterator[tuple[Any, str]]:
+        expected = "[" if len(path) == 1 else "{"
+        if self._peek() != expected:
+            what = "an array" if expected == "[" else "an object"
+            raise DataContractError(f"{self._source}: records_path {full!r}: {path[0]!r} is not {what}")
+        yield from self._array() if len(path) == 1 else self._object_path(path[1:], full)
+
+    def _key(self) -> str:
+        if self._peek() != '"':
+            raise self._error("expected a string key", self._pos)
+        key, _ = self._value()
+        if self._peek() != ":":
+            raise self._error("expected ':' after an object key", self._pos)
+        self._pos += 1
+        self._peek()
+        return key
+
+    def _peek(self) -> str:
+        """The next non-whitespace character (the cursor moves onto it), or "" at the end."""
+        while True:
+            match = _WHITESPACE.match(self._buffer, self._pos)
+            self._pos = match.end() if match else self._pos
+            if self._pos < len(self._buffer):
+                return self._buffer[self._pos]
+            if not self._fill(1):
+                return ""
+
+    def _value(self) -> tuple[Any, str]:
+        """Decode the value at the cursor, reading more text while it may be cut by the chunk end."""
+        while True:
+            try:
+                value, end = self._decoder.raw_decode(self._buffer, self._pos)
+            except RecursionError as exc:
+                raise self._error("values nested too deeply", self._pos) from exc
+            except json.JSONDecodeError as exc:
+                if self._eof or not self._maybe_incomplete(exc):
+                    raise self._error(exc.msg, exc.pos) from exc
+                # doubling what is read keeps a record spanning many chunks linear to parse
+                self._fill(max(len(self._buffer) - self._pos, 1))
+                continue
+            # a number at the very end of the buffer ("12", "0.", "1e") may go on in the next chunk
+            if _is_number(value) and len(self._buffer) - end <= _NUMBER_TAIL and not self._eof:
+                self._fill(1)  # moves the buffer: decode again from the cursor
+                continue
+            raw = self._buffer[self._pos : end]
+            self._pos = end
+            return value, raw
+
+    def _maybe_incomplete(self, exc: json.JSONDecodeError) -> bool:
+        return exc.msg.startswith("Unterminated string") or exc.pos >= len(self._buffer) - _INCOMPLETE_MARGIN
+
+    def _fill(self, at_least: int) -> bool:
+        """Append at least ``at_least`` characters of text (fewer at the end); False if none came."""
+        if self._eof:
+            return False
+        self._line += self._buffer.count("\n", 0, self._pos)
+        parts = [self._buffer[self._pos :]]
+        self._pos = 0
+        added = 0
+        while added < at_least:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                self._eof = True
+                break
+            parts.append(chunk)
+            added += len(chunk)
+        self._buffer = "".join(parts)
+        return added > 0
+
+    def _error(self, problem: str, pos: int) -> MalformedSourceError:
+        line = self._line + self._buffer.count("\n", 0, pos)
+        near = self._buffer[pos : pos + 40]
+        return MalformedSourceError(
+            f"{self._source}: not valid JSON at line {line}: {problem} (near {near!r}); the file must be "
+            "quarantined as a whole"
+        )
+
+
+def _read_jsonl(inp: _TextInput) -> Iterator[SourceBatch]:
+    sep = inp.fmt.flatten_sep
+    lines = iter_lines(inp.text())
+    records = (_jsonl_record(number, line, sep) for number, line in enumerate(lines, start=1))
+    yield from _batches_of(records, _Tabulator(inp.source, inp.fmt, typed_values=True), inp.fmt.batch_rows)
+
+
+def _jsonl_record(number: int, line: str, sep: str | None) -> _Record:
+    if not line.strip():
+        return _Record(number, line, blank=True)
+    try:
+        value = json.loads(line)
+    except json.JSONDecodeError as exc:
+        reason = f"not valid JSON: {exc.msg} at column {exc.colno}"
+        return _Record(number, line, rule=MALFORMED_RECORD_RULE, reason=reason)
+    return _json_record(number, value, line, sep)
