@@ -37,6 +37,15 @@ from dataframe_pipeline.exceptions import ConfigurationError, DataContractError,
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Self
+from typing import TYPE_CHECKING, ClassVar
+
+from dataframe_pipeline.core.columns import check_names as _check_names
+from dataframe_pipeline.core.columns import check_present as _check_present
+from dataframe_pipeline.core.columns import require as _require
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Self
 
 NAMED_STRATEGIES = ("drop", "quarantine", "mean", "median", "most_frequent", "keep")
 FITTED_STRATEGIES = ("mean", "median", "most_frequent")
@@ -348,3 +357,131 @@ def _exact_scaled_float_sum(values: np.ndarray) -> int:
     high = np.add.reduceat(mantissa >> 26, starts)
     low = np.add.reduceat(mantissa & ((1 << 26) - 1), starts)
     return sum(((int(h) << 26) + int(lo)) << int(e) for h, lo, e in zip(high, low, exponent[starts], strict=True))
+
+
+GROUP_STRATEGIES = ("mean", "median", "most_frequent")
+
+
+FALLBACKS = ("global", None)
+
+
+def _key_tuples(frame: pd.DataFrame) -> list[tuple[Any, ...]]:
+    """One tuple per row, nulls as ``None`` (NaN is not equal to itself, so it cannot be a dict key)."""
+    columns = [[None if pd.isna(v) else _python_scalar(v) for v in frame[c].tolist()] for c in frame.columns]
+    return list(zip(*columns, strict=True)) if columns else []
+
+
+class GroupImputer(BatchTransformer):
+    """Fill nulls with the mean, median or most frequent value of the row's group.
+
+    Statistics as in :class:`~dataframe_pipeline.clean.missing.MissingValues` (exact mean, median of
+    the collected values, most frequent with ties to the smallest). A group seen in the fit with no
+    non-null value, or not seen at all, gets the global statistic (``fallback="global"``) or stays
+    null (``fallback=None``). Integer columns become float for ``mean``/``median``.
+
+    :param columns: the columns to fill.
+    :param by: the grouping column(s).
+    :param strategy: ``"mean"``, ``"median"`` or ``"most_frequent"``.
+    :param fallback: ``"global"`` or ``None``.
+    """
+
+    stateful: ClassVar[bool] = True
+    rule_name: ClassVar[str] = "group_impute"
+
+    def __init__(
+        self, columns: list[str], by: str | list[str], strategy: str = "mean", fallback: str | None = "global"
+    ) -> None:
+        self.columns = columns
+        self.by = by
+        self.strategy = strategy
+        self.fallback = fallback
+
+    @property
+    def _by(self) -> list[str]:
+        return [self.by] if isinstance(self.by, str) else list(self.by)
+
+    def check_params(self, columns: Sequence[str] | None = None) -> None:
+        """Raise ``ConfigurationError`` for bad ``columns``, ``by``, ``strategy`` or ``fallback``."""
+        _check_names("columns", self.columns, columns)
+        if not isinstance(self.by, str):
+            _check_names("by", self.by, columns)
+        _check_present("by", self._by, columns)
+        if self.strategy not in GROUP_STRATEGIES:
+            raise ConfigurationError("strategy", self.strategy, f"must be one of {list(GROUP_STRATEGIES)}")
+        if self.fallback not in FALLBACKS:
+            raise ConfigurationError("fallback", self.fallback, f"must be one of {list(FALLBACKS)}")
+
+    def _reset(self) -> None:
+        self._groups: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self._global: dict[str, Any] = {}
+        for name in ("group_keys_", "group_values_", "global_values_"):
+            self.__dict__.pop(name, None)
+
+    def partial_fit(self, batch: pd.DataFrame) -> Self:
+        """Accumulate the statistics per group and overall.
+
+        :param batch: a batch indexed by input position.
+        """
+        if not hasattr(self, "_groups") or hasattr(self, "group_values_"):
+            self._reset()
+        _require("GroupImputer", batch, [*self.columns, *self._by])
+        for column in self.columns:
+            self._global.setdefault(column, _new_accumulator(self.strategy)).add(column, batch[column])
+        keys = pd.Series(_key_tuples(batch[self._by]), index=batch.index, dtype=object)
+        for key, rows in keys.groupby(keys, sort=False).groups.items():
+            stats = self._groups.setdefault(key, {})
+            for column in self.columns:
+                stats.setdefault(column, _new_accumulator(self.strategy)).add(column, batch.loc[rows, column])
+        return self
+
+    def finish_fit(self) -> Self:
+        """Compute ``group_keys_`` (list of key lists), ``group_values_`` and ``global_values_``.
+
+        ``group_values_[column][i]`` is the statistic of the group ``group_keys_[i]`` (NaN/None when
+        the group had no value); ``global_values_[column]`` the statistic over all rows.
+        """
+        if not hasattr(self, "_groups"):
+            self._reset()
+        self.group_keys_ = [list(key) for key in self._groups]
+        self.group_values_ = {c: [stats[c].result() for stats in self._groups.values()] for c in self.columns}
+        self.global_values_ = {
+            c: self._global[c].result() if c in self._global else _new_accumulator(self.strategy).result()
+            for c in self.columns
+        }
+        self._groups, self._global = {}, {}
+        return self
+
+    def transform(self, batch: pd.DataFrame) -> BatchResult:
+        """Fill the nulls of ``columns`` from the row's group statistic, else the fallback.
+
+        :param batch: a batch indexed by input position.
+        """
+        if not hasattr(self, "group_values_"):
+            raise NotFittedError("GroupImputer.transform() called before fit()/finish_fit()")
+        _require("GroupImputer", batch, [*self.columns, *self._by])
+        where = {tuple(key): i for i, key in enumerate(self.group_keys_)}
+        rows = [where.get(key) for key in _key_tuples(batch[self._by])]
+        out = batch.copy(deep=False)
+        for column in self.columns:
+            series = batch[column]
+            if self.strategy != "most_frequent":
+                series = _as_float(column, series)
+            fills = pd.Series([self._value(column, i) for i in rows], index=batch.index, dtype=object)
+            out[column] = self._fill(column, series, fills)
+        return BatchResult(data=out)
+
+    def _value(self, column: str, group: int | None) -> Any:
+        value = None if group is None else self.group_values_[column][group]
+        if (value is None or (isinstance(value, float) and math.isnan(value))) and self.fallback == "global":
+            value = self.global_values_[column]
+        return value
+
+    @staticmethod
+    def _fill(column: str, series: pd.Series, fills: pd.Series) -> pd.Series:
+        try:
+            typed = fills.astype(series.dtype)
+        except (TypeError, ValueError) as error:
+            raise DataContractError(
+                f"GroupImputer: fill values do not fit column {column!r} of dtype {series.dtype}: {error}"
+            ) from error
+        return series.fillna(typed)

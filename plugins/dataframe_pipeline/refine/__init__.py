@@ -16,7 +16,7 @@ __getattr__, __all__ = lazy_exports(
         "RowNormalizer": "normalize",
         "Sample": "sampling",
         "StratifiedSplit": "sampling",
-        "SystematicSample": "sampling_more",
+        "SystematicSample": "sampling",
         "TruncatedSVDProjection": "svd",
         "tsne_picture": "tsne",
     },

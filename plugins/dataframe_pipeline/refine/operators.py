@@ -51,13 +51,13 @@ class RefineOperator(TransformStepOperator):
         "stratified_split": "dataframe_pipeline.refine.sampling:StratifiedSplit",
         "sample": "dataframe_pipeline.refine.sampling:Sample",
         "truncated_svd": "dataframe_pipeline.refine.svd:TruncatedSVDProjection",
-        "systematic_sample": "dataframe_pipeline.refine.sampling_more:SystematicSample",
+        "systematic_sample": "dataframe_pipeline.refine.sampling:SystematicSample",
         "balance_classes": "dataframe_pipeline.refine.balance:ClassBalancer",
         # normalisation and standardisation of the final features (the same classes as enrich's)
         "normalize": "dataframe_pipeline.refine.normalize:RowNormalizer",
         "standard_scale": "dataframe_pipeline.enrich.scaling:StandardScaler",
-        "minmax_scale": "dataframe_pipeline.enrich.scalers_more:MinMaxScaler",
-        "robust_scale": "dataframe_pipeline.enrich.scalers_more:RobustScaler",
+        "minmax_scale": "dataframe_pipeline.enrich.scaling:MinMaxScaler",
+        "robust_scale": "dataframe_pipeline.enrich.scaling:RobustScaler",
     }
 
     def __init__(

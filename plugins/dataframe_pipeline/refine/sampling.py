@@ -1,4 +1,5 @@
-"""Seeded, exact-size splitting and sampling that do not depend on batch boundaries.
+"""Seeded, exact-size splitting and sampling that do not depend on batch boundaries, and systematic
+sampling (every ``step``-th row by position).
 
 Every row gets a 64-bit key from its input position (the DataFrame index) and ``random_state``:
 output number ``position + 1`` of a splitmix64 stream seeded with ``random_state``. Every step of
@@ -32,6 +33,10 @@ from dataframe_pipeline.exceptions import ConfigurationError, DataContractError,
 if TYPE_CHECKING:
     from collections.abc import Hashable, Iterator, Sequence
     from typing import Self
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 _MASK64 = (1 << 64) - 1
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -304,3 +309,41 @@ class Sample(_KeyedAssigner):
         """Keep the sampled rows; count the others as dropped by ``"sample"``."""
         dropped = self._assign(batch) == 1
         return drop_rows(batch, pd.Series(dropped, index=batch.index), self.rule_name)
+
+
+def _is_count(value: object, minimum: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+class SystematicSample(BatchTransformer):
+    """Keep the rows at positions ``start``, ``start + step``, ``start + 2 * step``, ...
+
+    The other rows (including those before ``start``) are dropped under the rule
+    ``"systematic_sample"``. Of ``n`` input rows, ``max(0, ceil((n - start) / step))`` are kept.
+
+    :param step: keep one row in ``step`` (1 keeps every row from ``start`` on).
+    :param start: position of the first kept row.
+    """
+
+    rule_name = "systematic_sample"
+
+    def __init__(self, step: int, start: int = 0) -> None:
+        self.step = step
+        self.start = start
+
+    def check_params(self, columns: Sequence[str] | None = None) -> None:
+        """Raise ``ConfigurationError`` naming the bad field and value."""
+        if not _is_count(self.step, 1):
+            raise ConfigurationError("step", self.step, "must be an integer >= 1")
+        if not _is_count(self.start, 0):
+            raise ConfigurationError("start", self.start, "must be an integer >= 0")
+
+    def transform(self, batch: pd.DataFrame) -> BatchResult:
+        """Keep every ``step``-th row from ``start`` on; count the others as dropped."""
+        self.check_params()
+        index = batch.index
+        if len(index) and (not pd.api.types.is_integer_dtype(index) or index.min() < 0):
+            raise DataContractError(f"{self.rule_name}: the index must hold the rows' input positions (integers >= 0)")
+        offset = index.to_numpy(dtype=np.int64) - self.start
+        keep = (offset >= 0) & (offset % self.step == 0)
+        return drop_rows(batch, pd.Series(~keep, index=index), self.rule_name)

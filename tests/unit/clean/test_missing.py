@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dataframe_pipeline.clean.missing import MissingValues
+from dataframe_pipeline.clean.missing import GroupImputer, MissingValues
 from dataframe_pipeline.exceptions import ConfigurationError, DataContractError, NotFittedError
 from tests.batching import chunks
 
@@ -324,3 +324,55 @@ def test_check_params_rejects(params: dict, field: str, value: object) -> None:
         MissingValues(**params).check_params(["age", "city"])
     assert error.value.field == field
     assert error.value.value == value
+
+
+def run(rule, frame: pd.DataFrame, size: int) -> pd.DataFrame:
+    return pd.concat([rule.transform(b).data for b in chunks(frame, size)])
+
+
+@pytest.fixture
+def shops() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "shop": ["x", "x", "y", "y", "x", "z", None, "z"],
+            "price": pd.array([1, 3, 10, None, None, None, 7, None], dtype="Int64"),
+            "kind": ["a", "b", "b", None, "b", None, "c", None],
+        }
+    )
+
+
+@pytest.mark.parametrize("size", [1, 3, 8])
+def test_group_mean_with_global_fallback(shops: pd.DataFrame, size: int) -> None:
+    rule = GroupImputer(["price"], by="shop").fit_batches(chunks(shops, size))
+    assert rule.global_values_ == {"price": 21 / 4}
+    out = run(rule, shops, size)
+    # x: mean 2; y: 10; z: no value -> global 5.25; the null shop is a group of its own (7)
+    expected = pd.array([1, 3, 10, 10, 2, 5.25, 7, 5.25], dtype="Float64")
+    pd.testing.assert_series_equal(out["price"], pd.Series(expected, name="price"))
+    unseen = pd.DataFrame({"shop": ["w"], "price": pd.array([None], dtype="Int64"), "kind": ["a"]})
+    assert rule.transform(unseen).data["price"].tolist() == [5.25]
+
+
+def test_group_median_most_frequent_and_no_fallback(shops: pd.DataFrame) -> None:
+    oracle = shops.groupby("shop")["price"].median()
+    median = GroupImputer(["price"], "shop", strategy="median").fit(shops)
+    assert median.transform(shops).data["price"][4] == oracle["x"]
+    frequent = GroupImputer(["kind"], ["shop"], strategy="most_frequent", fallback=None).fit(shops)
+    out = frequent.transform(shops).data["kind"]
+    assert out.tolist()[:5] == ["a", "b", "b", "b", "b"]
+    assert out.isna().tolist() == [False] * 5 + [True, False, True]  # z has no kind and no fallback
+    assert out.dtype == shops["kind"].dtype
+
+
+def test_group_imputer_edges(shops: pd.DataFrame) -> None:
+    empty = GroupImputer(["price"], "shop").fit(shops.iloc[:0])
+    assert empty.group_keys_ == []
+    assert empty.transform(shops).data["price"].isna().sum() == 4
+    with pytest.raises(NotFittedError):
+        GroupImputer(["price"], "shop").transform(shops)
+    with pytest.raises(DataContractError):
+        GroupImputer(["kind"], "shop").fit(shops)  # mean of text
+    for params, field in [({"strategy": "max"}, "strategy"), ({"fallback": "zero"}, "fallback"), ({"by": "q"}, "by")]:
+        with pytest.raises(ConfigurationError) as error:
+            GroupImputer(**{"columns": ["price"], "by": "shop", **params}).check_params(list(shops.columns))
+        assert error.value.field == field

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dataframe_pipeline.clean.outliers import IQROutliers
+from dataframe_pipeline.clean.outliers import IQROutliers, ZScoreOutliers
 from dataframe_pipeline.exceptions import ConfigurationError, DataContractError, NotFittedError
 from tests.batching import chunks
 
@@ -235,3 +235,85 @@ def test_log_scale_fences_for_right_skewed_amounts() -> None:
 def test_bad_scale_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError, match="scale='ln'"):
         IQROutliers(["a"], scale="ln").check_params(["a"])
+
+
+@pytest.fixture
+def scores() -> pd.DataFrame:
+    # v: 2, 4, 4, 4, 5, 5, 7, 9 -> mean 5, population std 2 -> threshold 1: bounds [3, 7]
+    return pd.DataFrame(
+        {"v": [2.0, 4.0, 4.0, np.nan, 4.0, 5.0, 5.0, 7.0, 9.0], "_line": range(9)},
+        index=pd.RangeIndex(10, 19),
+    )
+
+
+def test_moments_by_hand(scores: pd.DataFrame) -> None:
+    rule = ZScoreOutliers(["v"], threshold=1).fit(scores)
+    assert rule.mean_ == {"v": 5.0}
+    assert rule.std_ == {"v": 2.0}
+    assert rule.bounds_ == {"v": (3.0, 7.0)}
+
+
+def test_moments_match_numpy_for_any_split() -> None:
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"v": rng.normal(1e6, 3.0, 301)})
+    values = frame["v"].to_numpy()
+    whole = ZScoreOutliers(["v"]).fit(frame)
+    assert whole.mean_["v"] == pytest.approx(values.mean(), rel=1e-15)
+    assert whole.std_["v"] == pytest.approx(values.std(), rel=1e-12)
+    for size in (1, 7, 300):
+        split = ZScoreOutliers(["v"]).fit_batches(chunks(frame, size))
+        assert (split.mean_, split.std_) == (whole.mean_, whole.std_)  # exact sums: bit for bit
+
+
+def test_zscore_quarantine_with_reasons(scores: pd.DataFrame) -> None:
+    result = ZScoreOutliers(["v"], threshold=1).fit(scores).transform(scores)
+    assert result.rejected.index.tolist() == [10, 18]
+    assert result.rejected["_rule"].unique().tolist() == ["zscore_outlier"]
+    assert result.rejected["_reason"].tolist() == ["v=2.0 outside [3, 7] (|z| > 1)", "v=9.0 outside [3, 7] (|z| > 1)"]
+    pd.testing.assert_frame_equal(result.data, scores.drop(index=[10, 18]))
+
+
+def test_drop_cap_flag(scores: pd.DataFrame) -> None:
+    dropped = ZScoreOutliers(["v"], threshold=1, action="drop").fit(scores).transform(scores)
+    assert dropped.dropped == Counter({"zscore_outlier:v": 2})
+    capped = ZScoreOutliers(["v"], threshold=1, action="cap").fit(scores).transform(scores).data
+    assert capped["v"].tolist()[:3] == [3.0, 4.0, 4.0]
+    assert capped["v"].iloc[-1] == 7.0
+    rule = ZScoreOutliers(["v"], threshold=1, action="flag").fit(scores)
+    flagged = rule.transform(scores).data
+    assert flagged["v_outlier"].tolist() == [True, False, False, False, False, False, False, False, True]
+    assert rule.get_feature_names_out(["v", "_line"]) == ["v", "_line", "v_outlier"]
+
+
+@pytest.mark.parametrize("size", [1, 4])
+def test_transform_split_invariance(scores: pd.DataFrame, size: int) -> None:
+    rule = ZScoreOutliers(["v"], threshold=1).fit(scores)
+    parts = [rule.transform(b) for b in chunks(scores, size)]
+    one = rule.transform(scores)
+    pd.testing.assert_frame_equal(pd.concat([p.data for p in parts]), one.data)
+    pd.testing.assert_frame_equal(pd.concat([p.rejected for p in parts if len(p.rejected)]), one.rejected)
+
+
+def test_edge_cases() -> None:
+    empty = pd.DataFrame({"v": pd.Series([], dtype="float64")})
+    assert ZScoreOutliers(["v"]).fit(empty).bounds_ == {}
+    assert ZScoreOutliers(["v"]).fit(empty).transform(empty).data.empty
+    nulls = pd.DataFrame({"v": [np.nan, np.nan]})
+    pd.testing.assert_frame_equal(ZScoreOutliers(["v"]).fit(nulls).transform(nulls).data, nulls)
+    constant = pd.DataFrame({"v": [5.0, 5.0, 5.0]})
+    rule = ZScoreOutliers(["v"]).fit(constant)
+    assert rule.bounds_ == {"v": (5.0, 5.0)}
+    assert rule.transform(pd.DataFrame({"v": [5.0, 6.0]})).rejected.index.tolist() == [1]
+    one = pd.DataFrame({"v": [3.0]}, index=[4])
+    pd.testing.assert_frame_equal(ZScoreOutliers(["v"]).fit(one).transform(one).data, one)
+
+
+def test_zscore_errors(scores: pd.DataFrame) -> None:
+    with pytest.raises(NotFittedError):
+        ZScoreOutliers(["v"]).transform(scores)
+    with pytest.raises(DataContractError, match="'w' is not in the batch"):
+        ZScoreOutliers(["w"]).fit(scores)
+    for params, field in [({"columns": "v"}, "columns"), ({"threshold": 0}, "threshold"), ({"action": "x"}, "action")]:
+        with pytest.raises(ConfigurationError) as error:
+            ZScoreOutliers(**{"columns": ["v"], **params}).check_params(["v"])
+        assert error.value.field == field

@@ -12,14 +12,17 @@ import skops.io
 from pandas.testing import assert_frame_equal
 
 from dataframe_pipeline.clean.coercion import TypeCoercion
-from dataframe_pipeline.clean.missing import MissingValues
-from dataframe_pipeline.clean.outliers import IQROutliers
+from dataframe_pipeline.clean.isolation_forest import IsolationForestOutliers
+from dataframe_pipeline.clean.missing import GroupImputer, MissingValues
+from dataframe_pipeline.clean.outliers import IQROutliers, ZScoreOutliers
+from dataframe_pipeline.clean.sparse import DropSparseColumns
 from dataframe_pipeline.core.artifacts import REUSABLE, describe, load_fitted, save_fitted
 from dataframe_pipeline.core.batch import BatchResult
 from dataframe_pipeline.core.engine import apply_chain
 from dataframe_pipeline.core.transform import BatchTransformer
-from dataframe_pipeline.enrich.encoding import OneHotEncoder
-from dataframe_pipeline.enrich.scaling import StandardScaler
+from dataframe_pipeline.enrich.encoding import FrequencyEncoder, OneHotEncoder, OrdinalEncoder
+from dataframe_pipeline.enrich.scaling import MinMaxScaler, RobustScaler, StandardScaler
+from dataframe_pipeline.enrich.text import TextFeatures
 from dataframe_pipeline.exceptions import ArtifactError, ConfigurationError, NotFittedError
 from dataframe_pipeline.refine.balance import ClassBalancer
 from dataframe_pipeline.refine.pca import PCAProjection
@@ -101,8 +104,6 @@ def test_round_trip_of_each_reusable_transformer(index: int) -> None:
 
 
 def test_every_reusable_class_is_covered() -> None:
-    from tests.unit.core.test_artifacts_more import CASES
-
     classes = {f"{type(t).__module__}.{type(t).__qualname__}" for t in [*fitted_examples(), *CASES]}
     assert classes == set(REUSABLE)
 
@@ -211,3 +212,41 @@ def test_importing_skops_in_a_task_process_does_not_flood_the_log() -> None:
     )
     out = run_fresh_python(code)
     assert out.strip().splitlines()[-1] == "0", out[-2000:]
+
+
+TRAIN = pd.DataFrame(
+    {
+        "g": ["a", "a", "b", "b", "c"],
+        "x": [1.0, 2.0, np.nan, 4.0, 50.0],
+        "txt": ["red apples", "green apples", "red wine", None, "apple pie"],
+        "sparse": [None, None, None, None, 1.0],
+    }
+)
+NEW = pd.DataFrame(
+    {"g": ["b", "d", "a"], "x": [np.nan, 3.0, 7.0], "txt": ["apple wine", "pie", ""], "sparse": [None, 2.0, None]},
+    index=[10, 11, 12],
+)
+
+CASES = [
+    ZScoreOutliers(["x"], threshold=1.5, action="flag"),
+    IsolationForestOutliers(["x"], contamination=0.3, action="cap"),  # the forest's trees go through skops
+    GroupImputer(["x"], by="g", strategy="median"),
+    DropSparseColumns(threshold=0.5),
+    OrdinalEncoder(["g"]),
+    FrequencyEncoder(["g"]),
+    MinMaxScaler(["x"], suffix="_mm"),
+    RobustScaler(["x"], suffix="_rb"),
+    TextFeatures("txt", method="tfidf", max_features=4),
+]
+
+
+@pytest.mark.parametrize("transformer", CASES, ids=lambda t: type(t).__name__)
+def test_round_trip(transformer) -> None:
+    fitted = transformer.fit(TRAIN)
+    before = fitted.transform(NEW)
+    buffer = io.BytesIO()
+    save_fitted([fitted], buffer)
+    (loaded,) = load_fitted(io.BytesIO(buffer.getvalue()))
+    after = loaded.transform(NEW)
+    assert_frame_equal(after.data, before.data)
+    assert len(after.rejected) == len(before.rejected)

@@ -6,11 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
+from sklearn.preprocessing import MinMaxScaler as SkMinMaxScaler
+from sklearn.preprocessing import RobustScaler as SkRobustScaler
 from sklearn.preprocessing import StandardScaler as SkStandardScaler
 
-from dataframe_pipeline.enrich.scaling import Moments, StandardScaler
+from dataframe_pipeline.enrich.scaling import MinMaxScaler, Moments, RobustScaler, StandardScaler
 from dataframe_pipeline.exceptions import ConfigurationError, DataContractError, NotFittedError
-from tests.batching import split_batches
+from tests.batching import frame, split_batches
 
 pytestmark = pytest.mark.unit
 
@@ -223,3 +225,110 @@ def test_suffix_writes_new_columns_and_keeps_the_raw_values() -> None:
     assert scaler.get_feature_names_out(["a", "b", "c"]) == ["a", "b", "c", "a_scaled", "b_scaled"]
     with pytest.raises(ConfigurationError, match="suffix"):
         StandardScaler(["a"], suffix="").check_params(["a"])
+
+
+@pytest.fixture
+def numbers() -> pd.DataFrame:
+    return frame(index_start=5, a=[1.0, 5.0, np.nan, 3.0, 9.0], b=[2, 2, 2, 2, 2], c=["x", "y", "z", "w", "v"])
+
+
+def test_minmax_by_hand(numbers: pd.DataFrame) -> None:
+    out = MinMaxScaler(["a", "b"]).fit(numbers).transform(numbers).data
+    expected = numbers.assign(a=[0.0, 0.5, np.nan, 0.25, 1.0], b=[0.0] * 5)
+    assert_frame_equal(out, expected)
+
+
+def test_minmax_feature_range_suffix_and_constant(numbers: pd.DataFrame) -> None:
+    scaler = MinMaxScaler(["a", "b"], feature_range=(-1, 1), suffix="_mm").fit(numbers)
+    assert scaler.data_min_ == {"a": 1.0, "b": 2.0}
+    assert scaler.data_max_ == {"a": 9.0, "b": 2.0}
+    out = scaler.transform(numbers).data
+    assert out["a_mm"].tolist()[:2] == [-1.0, 0.0]
+    assert out["b_mm"].tolist() == [-1.0] * 5  # constant column -> lower bound
+    assert out["a"].equals(numbers["a"])
+
+
+@pytest.mark.parametrize("feature_range", [(0, 1), (-3, 7.5)])
+def test_minmax_matches_scikit_learn(feature_range: tuple[float, float]) -> None:
+    rng = np.random.default_rng(1)
+    numbers = pd.DataFrame({"x": rng.normal(size=300) * 100, "y": rng.exponential(size=300), "k": 4.0})
+    ours = MinMaxScaler(["x", "y", "k"], feature_range=feature_range).fit_batches(split_batches(numbers, [10, 200]))
+    sk = SkMinMaxScaler(feature_range=feature_range).fit(numbers)
+    np.testing.assert_allclose(ours.transform(numbers).data.to_numpy(), sk.transform(numbers), rtol=1e-12, atol=1e-12)
+    new = pd.DataFrame({"x": [1000.0, -1000.0], "y": [0.5, 99.0], "k": [4.0, 5.0]})
+    np.testing.assert_allclose(ours.transform(new).data.to_numpy(), sk.transform(new), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("quantile_range", [(25, 75), (10, 90), (0, 100)])
+def test_robust_matches_scikit_learn(quantile_range: tuple[float, float]) -> None:
+    rng = np.random.default_rng(2)
+    numbers = pd.DataFrame({"x": rng.normal(size=301) * 10, "y": rng.integers(0, 5, size=301).astype(float), "k": 3.0})
+    ours = RobustScaler(["x", "y", "k"], quantile_range=quantile_range).fit_batches(split_batches(numbers, [1, 150]))
+    sk = SkRobustScaler(quantile_range=quantile_range).fit(numbers)
+    np.testing.assert_allclose(list(ours.center_.values()), sk.center_, rtol=1e-12)
+    np.testing.assert_allclose(list(ours.scale_.values()), sk.scale_, rtol=1e-12)
+    np.testing.assert_allclose(ours.transform(numbers).data.to_numpy(), sk.transform(numbers), rtol=1e-12, atol=1e-12)
+
+
+def test_robust_by_hand_with_nulls(numbers: pd.DataFrame) -> None:
+    scaler = RobustScaler(["a", "b"]).fit(numbers)
+    # a: 1, 3, 5, 9 -> median 4, q25 2.5, q75 6 -> IQR 3.5; b constant -> scale 1
+    assert scaler.center_ == {"a": 4.0, "b": 2.0}
+    assert scaler.scale_ == {"a": 3.5, "b": 1.0}
+    assert scaler.n_samples_seen_ == {"a": 4, "b": 5}
+    out = scaler.transform(numbers).data
+    np.testing.assert_allclose(out["a"], [-3 / 3.5, 1 / 3.5, np.nan, -1 / 3.5, 5 / 3.5])
+    assert out["b"].tolist() == [0.0] * 5
+
+
+@pytest.mark.parametrize("cls", [MinMaxScaler, RobustScaler])
+def test_edge_cases(cls: type, numbers: pd.DataFrame) -> None:
+    fitted = cls(["a"]).fit(numbers)
+    empty = fitted.transform(numbers.iloc[:0]).data
+    assert len(empty) == 0
+    assert empty["a"].dtype == np.float64
+
+    nothing = cls(["a"]).fit(numbers.iloc[:0])
+    assert nothing.n_samples_seen_ == {"a": 0}
+    assert np.isnan(nothing.scale_["a"])
+    with pytest.raises(DataContractError, match="no non-null values"):
+        nothing.transform(numbers)
+
+    nulls = frame(a=[np.nan, np.nan])
+    assert cls(["a"]).fit(nulls).transform(nulls).data["a"].isna().all()
+
+    one = frame(index_start=3, a=[7.0])
+    assert_frame_equal(cls(["a"]).fit(one).transform(one).data, frame(index_start=3, a=[0.0]))
+
+    with pytest.raises(DataContractError, match="expected numbers"):
+        cls(["c"]).fit(numbers)
+    with pytest.raises(DataContractError, match="infinite"):
+        cls(["a"]).fit(frame(a=[1.0, np.inf]))
+    with pytest.raises(NotFittedError):
+        cls(["a"]).transform(numbers)
+
+
+@pytest.mark.parametrize("cls", [MinMaxScaler, RobustScaler])
+@pytest.mark.parametrize("cuts", [[], [1], [2, 3], [0, 5]])
+def test_batch_split_invariance(cls: type, numbers: pd.DataFrame, cuts: list[int]) -> None:
+    whole = cls(["a", "b"]).fit(numbers)
+    batched = cls(["a", "b"]).fit_batches(split_batches(numbers, cuts))
+    assert batched.scale_ == whole.scale_
+    parts = [batched.transform(b).data for b in split_batches(numbers, cuts)]
+    assert_frame_equal(pd.concat(parts), whole.transform(numbers).data)
+
+
+@pytest.mark.parametrize(
+    ("scaler", "field"),
+    [
+        (MinMaxScaler(["a"], feature_range=(1, 1)), "feature_range"),
+        (MinMaxScaler(["a"], feature_range=(0,)), "feature_range"),
+        (MinMaxScaler(["a"], suffix=""), "suffix"),
+        (RobustScaler(["a"], quantile_range=(50, 120)), "quantile_range"),
+        (RobustScaler(["zz"]), "columns"),
+    ],
+)
+def test_bad_config(scaler, field: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        scaler.check_params(["a"])
+    assert info.value.field == field

@@ -1,139 +1,33 @@
-"""More outlier rules: z-scores from exact mergeable moments, and an isolation forest on a seeded sample.
+"""Outliers by an isolation forest fitted on a seeded sample of complete rows.
 
-Both share :class:`~dataframe_pipeline.clean.outliers.IQROutliers`' actions, rules and flag columns:
-``"quarantine"`` (one rejection per row, reasons joined with ``"; "``), ``"drop"`` (counted under
-``<rule>:<col>``), ``"cap"`` (z-score only) and ``"flag"`` (``<col>_outlier``).
+Shares :class:`~dataframe_pipeline.clean.outliers.IQROutliers`' actions and flag columns:
+``"quarantine"``, ``"drop"``, ``"cap"`` (an outlying row's values clipped into the inliers' range per
+column) and ``"flag"``. The sample is chosen by a hash of each row's input position and
+``random_state``, so the forest does not depend on how the input is batched.
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
-from collections.abc import Sequence
-from fractions import Fraction
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import pandas as pd
 
-from dataframe_pipeline.clean.missing import _EXACT_SCALE_BITS, _exact_scaled_float_sum
-from dataframe_pipeline.clean.outliers import ACTIONS, FLAG_SUFFIX, IQROutliers, _numeric
+from dataframe_pipeline.clean.outliers import (
+    ACTIONS,
+    FLAG_SUFFIX,
+    _check_columns,
+    _check_positive,
+    _numeric,
+)
 from dataframe_pipeline.core.batch import BatchResult, drop_rows, split_rows
 from dataframe_pipeline.core.transform import BatchTransformer
 from dataframe_pipeline.exceptions import ConfigurationError, NotFittedError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import Self
-
-#: Veltkamp's constant: splits a float64 into two halves whose products are exact
-_SPLITTER = 134217729.0
-
-
-def _check_columns(value: object, columns: Sequence[str] | None) -> None:
-    if isinstance(value, str) or not isinstance(value, Sequence) or not value:
-        raise ConfigurationError("columns", value, "must be a non-empty list of column names")
-    for name in value:
-        if columns is not None and name not in columns:
-            raise ConfigurationError("columns", name, f"not a column of the input {list(columns)}")
-
-
-def _check_positive(field: str, value: object, *, upper: float = math.inf) -> None:
-    ok = isinstance(value, int | float) and not isinstance(value, bool)
-    if not ok or not math.isfinite(value) or not 0 < value < upper:  # type: ignore[operator]
-        raise ConfigurationError(field, value, f"must be a finite number in (0, {upper})")
-
-
-def _exact_squares(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``values**2`` as ``high + low`` exactly (Dekker's product), for ``|values| < 1e150``."""
-    scaled = _SPLITTER * values
-    hi = scaled - (scaled - values)
-    lo = values - hi
-    high = values * values
-    low = ((hi * hi - high) + 2 * hi * lo) + lo * lo
-    return high, low
-
-
-class _Moments:
-    """Count, sum and sum of squares of the finite values, exact (Python ints scaled by 2**1126)."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.total = 0
-        self.squares = 0
-
-    def add(self, values: np.ndarray) -> None:
-        values = values[np.isfinite(values)]
-        high, low = _exact_squares(values)
-        self.count += len(values)
-        self.total += _exact_scaled_float_sum(values)
-        self.squares += _exact_scaled_float_sum(high) + _exact_scaled_float_sum(low)
-
-    def mean_std(self) -> tuple[float, float]:
-        """Mean and population standard deviation, each rounded once from the exact values."""
-        scale = 1 << _EXACT_SCALE_BITS
-        mean = Fraction(self.total, self.count * scale)
-        variance = Fraction(self.squares, self.count * scale) - mean * mean
-        return float(mean), math.sqrt(float(variance))
-
-
-class ZScoreOutliers(IQROutliers):
-    """Quarantine, drop, cap or flag values whose z-score ``(x - mean) / std`` exceeds ``threshold``.
-
-    ``mean_`` and ``std_`` (population) come from exact sums of the finite non-null values, so they do
-    not depend on how the input is split. The rule is applied as ``bounds_`` =
-    ``mean -/+ threshold * std``; a constant column (std 0) flags every other value.
-
-    :param columns: the numeric columns to check.
-    :param threshold: the largest accepted ``|z|``.
-    :param action: ``"quarantine"``, ``"drop"``, ``"cap"`` or ``"flag"``.
-    """
-
-    rule_name: ClassVar[str] = "zscore_outlier"
-
-    def __init__(self, columns: list[str], threshold: float = 3.0, action: str = "quarantine") -> None:
-        self.columns = columns
-        self.threshold = threshold
-        self.action = action
-
-    def check_params(self, columns: Sequence[str] | None = None) -> None:
-        """Raise ``ConfigurationError`` for bad ``columns``, ``threshold`` or ``action``."""
-        _check_columns(self.columns, columns)
-        _check_positive("threshold", self.threshold)
-        if self.action not in ACTIONS:
-            raise ConfigurationError("action", self.action, f"must be one of {list(ACTIONS)}")
-
-    def _reset(self) -> None:
-        self._moments = {c: _Moments() for c in self.columns}
-        for name in ("bounds_", "mean_", "std_"):
-            self.__dict__.pop(name, None)
-
-    def partial_fit(self, batch: pd.DataFrame) -> Self:
-        """Add the batch's values to the exact moments.
-
-        :param batch: a batch indexed by input position.
-        """
-        if not hasattr(self, "_moments") or hasattr(self, "bounds_"):
-            self._reset()
-        for column in self.columns:
-            self._moments[column].add(_numeric(batch, column).dropna().to_numpy(np.float64))
-        return self
-
-    def finish_fit(self) -> Self:
-        """Compute ``mean_``, ``std_`` and ``bounds_`` for the columns with a finite value."""
-        if not hasattr(self, "_moments"):
-            self._reset()
-        self.mean_, self.std_, self.bounds_ = {}, {}, {}
-        for column, moments in self._moments.items():
-            if moments.count:
-                mean, std = moments.mean_std()
-                self.mean_[column], self.std_[column] = mean, std
-                self.bounds_[column] = (mean - self.threshold * std, mean + self.threshold * std)
-        self._moments = {}
-        return self
-
-    def _reason(self, batch: pd.DataFrame, column: str, position: int) -> str:
-        low, high = self.bounds_[column]
-        return f"{column}={batch.at[position, column]} outside [{low:.15g}, {high:.15g}] (|z| > {self.threshold})"
 
 
 def _row_hashes(index: pd.Index, random_state: int) -> np.ndarray:

@@ -1,27 +1,22 @@
-"""More missing-value rules: sparse columns and rows, imputation per group, fills along a key.
+"""Fills along a key: the previous or next value of the same entity, or an interpolation in time.
 
-- :class:`DropSparseColumns` drops the columns mostly null over the whole input (fitted);
-- :class:`DropSparseRows` drops the rows with too many nulls (rule ``sparse_row``);
-- :class:`GroupImputer` fills nulls with a statistic of the row's group (fitted);
 - :class:`FillByKey` fills nulls from the previous (``ffill``, streamed) or next (``bfill``, fitted)
   non-null value of the same key;
 - :class:`InterpolateTimeSeries` interpolates nulls between the fitted non-null points of a key.
 
 Fitted attributes are plain Python values, lists and numpy arrays (no tuple-keyed dicts), so skops can
-save them. Group and entity keys hold ``None`` for a null key value.
+save them. Entity keys hold ``None`` for a null key value.
 """
 
 from __future__ import annotations
 
-import math
-from collections import Counter
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
-from dataframe_pipeline.clean.missing import _as_float, _new_accumulator, _python_scalar
-from dataframe_pipeline.core.batch import BatchResult, drop_rows
+from dataframe_pipeline.clean.missing import _python_scalar
+from dataframe_pipeline.core.batch import BatchResult
 from dataframe_pipeline.core.columns import check_names as _check_names
 from dataframe_pipeline.core.columns import check_present as _check_present
 from dataframe_pipeline.core.columns import require as _require
@@ -32,255 +27,11 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Self
 
-GROUP_STRATEGIES = ("mean", "median", "most_frequent")
-FALLBACKS = ("global", None)
+
 FILL_METHODS = ("ffill", "bfill")
+
+
 INTERPOLATION_METHODS = ("linear", "time")
-
-
-def _key_tuples(frame: pd.DataFrame) -> list[tuple[Any, ...]]:
-    """One tuple per row, nulls as ``None`` (NaN is not equal to itself, so it cannot be a dict key)."""
-    columns = [[None if pd.isna(v) else _python_scalar(v) for v in frame[c].tolist()] for c in frame.columns]
-    return list(zip(*columns, strict=True)) if columns else []
-
-
-# -- sparse columns and rows ---------------------------------------------------------------------
-
-
-class DropSparseColumns(BatchTransformer):
-    """Drop the columns whose null fraction over the whole input exceeds ``threshold``.
-
-    Provenance columns (names starting with ``_``) are never dropped. An empty input drops nothing.
-
-    :param threshold: the largest accepted null fraction, in [0, 1].
-    """
-
-    stateful: ClassVar[bool] = True
-    dynamic_features: ClassVar[bool] = True
-    rule_name: ClassVar[str] = "sparse_column"
-
-    def __init__(self, threshold: float) -> None:
-        self.threshold = threshold
-
-    def check_params(self, columns: Sequence[str] | None = None) -> None:
-        """Raise ``ConfigurationError`` unless ``threshold`` is a number in [0, 1]."""
-        ok = isinstance(self.threshold, int | float) and not isinstance(self.threshold, bool)
-        if not ok or not 0 <= self.threshold <= 1:
-            raise ConfigurationError("threshold", self.threshold, "must be a number in [0, 1]")
-
-    def _reset(self) -> None:
-        self._rows = 0
-        self._nulls: Counter[str] = Counter()
-        self._columns: list[str] = []
-        for name in ("null_fraction_", "dropped_columns_"):
-            self.__dict__.pop(name, None)
-
-    def partial_fit(self, batch: pd.DataFrame) -> Self:
-        """Count rows and nulls per column.
-
-        :param batch: a batch indexed by input position.
-        """
-        if not hasattr(self, "_nulls") or hasattr(self, "dropped_columns_"):
-            self._reset()
-        self._rows += len(batch)
-        self._columns += [c for c in batch.columns if c not in self._columns]
-        self._nulls.update({c: int(n) for c, n in batch.isna().sum().items()})
-        return self
-
-    def finish_fit(self) -> Self:
-        """Compute ``null_fraction_`` (column -> fraction, NaN on empty input) and ``dropped_columns_``."""
-        if not hasattr(self, "_nulls"):
-            self._reset()
-        rows = self._rows
-        self.null_fraction_ = {c: self._nulls[c] / rows if rows else math.nan for c in self._columns}
-        self.dropped_columns_ = [
-            c for c, f in self.null_fraction_.items() if f > self.threshold and not str(c).startswith("_")
-        ]
-        self._reset_accumulators()
-        return self
-
-    def _reset_accumulators(self) -> None:
-        self._rows, self._nulls, self._columns = 0, Counter(), []
-
-    def _fitted(self) -> list[str]:
-        if not hasattr(self, "dropped_columns_"):
-            raise NotFittedError("DropSparseColumns used before fit()/finish_fit()")
-        return self.dropped_columns_
-
-    def get_feature_names_out(self, input_features: Sequence[str]) -> list[str]:
-        """The input columns minus ``dropped_columns_`` (needs the fit)."""
-        dropped = set(self._fitted())
-        return [c for c in input_features if c not in dropped]
-
-    def transform(self, batch: pd.DataFrame) -> BatchResult:
-        """Remove ``dropped_columns_`` from the batch (rows are untouched).
-
-        :param batch: a batch indexed by input position.
-        """
-        dropped = set(self._fitted())
-        return BatchResult(data=batch[[c for c in batch.columns if c not in dropped]])
-
-
-class DropSparseRows(BatchTransformer):
-    """Drop rows with more than ``max_missing`` nulls (rule ``sparse_row``).
-
-    :param max_missing: a float in [0, 1): the largest accepted null *fraction* of the checked
-        columns; an int >= 0: the largest accepted null *count*.
-    :param columns: the columns checked; ``None``: every column not starting with ``_``.
-    """
-
-    rule_name: ClassVar[str] = "sparse_row"
-
-    def __init__(self, max_missing: float | int, columns: list[str] | None = None) -> None:
-        self.max_missing = max_missing
-        self.columns = columns
-
-    def check_params(self, columns: Sequence[str] | None = None) -> None:
-        """Raise ``ConfigurationError`` for a bad ``max_missing`` or ``columns``."""
-        value = self.max_missing
-        is_count = isinstance(value, int) and not isinstance(value, bool) and value >= 0
-        is_fraction = isinstance(value, float) and 0 <= value < 1
-        if not (is_count or is_fraction):
-            raise ConfigurationError("max_missing", value, "must be a float in [0, 1) or an int >= 0")
-        if self.columns is not None:
-            _check_names("columns", self.columns, columns)
-
-    def transform(self, batch: pd.DataFrame) -> BatchResult:
-        """Drop the rows with too many nulls in the checked columns.
-
-        :param batch: a batch indexed by input position.
-        """
-        if self.columns is not None:
-            _require("DropSparseRows", batch, self.columns)
-        checked = list(self.columns) if self.columns is not None else [c for c in batch.columns if c[:1] != "_"]
-        nulls = batch[checked].isna().sum(axis=1)
-        if isinstance(self.max_missing, float):
-            too_many = nulls > self.max_missing * len(checked)
-        else:
-            too_many = nulls > self.max_missing
-        return drop_rows(batch, too_many, self.rule_name)
-
-
-# -- imputation per group ------------------------------------------------------------------------
-
-
-class GroupImputer(BatchTransformer):
-    """Fill nulls with the mean, median or most frequent value of the row's group.
-
-    Statistics as in :class:`~dataframe_pipeline.clean.missing.MissingValues` (exact mean, median of
-    the collected values, most frequent with ties to the smallest). A group seen in the fit with no
-    non-null value, or not seen at all, gets the global statistic (``fallback="global"``) or stays
-    null (``fallback=None``). Integer columns become float for ``mean``/``median``.
-
-    :param columns: the columns to fill.
-    :param by: the grouping column(s).
-    :param strategy: ``"mean"``, ``"median"`` or ``"most_frequent"``.
-    :param fallback: ``"global"`` or ``None``.
-    """
-
-    stateful: ClassVar[bool] = True
-    rule_name: ClassVar[str] = "group_impute"
-
-    def __init__(
-        self, columns: list[str], by: str | list[str], strategy: str = "mean", fallback: str | None = "global"
-    ) -> None:
-        self.columns = columns
-        self.by = by
-        self.strategy = strategy
-        self.fallback = fallback
-
-    @property
-    def _by(self) -> list[str]:
-        return [self.by] if isinstance(self.by, str) else list(self.by)
-
-    def check_params(self, columns: Sequence[str] | None = None) -> None:
-        """Raise ``ConfigurationError`` for bad ``columns``, ``by``, ``strategy`` or ``fallback``."""
-        _check_names("columns", self.columns, columns)
-        if not isinstance(self.by, str):
-            _check_names("by", self.by, columns)
-        _check_present("by", self._by, columns)
-        if self.strategy not in GROUP_STRATEGIES:
-            raise ConfigurationError("strategy", self.strategy, f"must be one of {list(GROUP_STRATEGIES)}")
-        if self.fallback not in FALLBACKS:
-            raise ConfigurationError("fallback", self.fallback, f"must be one of {list(FALLBACKS)}")
-
-    def _reset(self) -> None:
-        self._groups: dict[tuple[Any, ...], dict[str, Any]] = {}
-        self._global: dict[str, Any] = {}
-        for name in ("group_keys_", "group_values_", "global_values_"):
-            self.__dict__.pop(name, None)
-
-    def partial_fit(self, batch: pd.DataFrame) -> Self:
-        """Accumulate the statistics per group and overall.
-
-        :param batch: a batch indexed by input position.
-        """
-        if not hasattr(self, "_groups") or hasattr(self, "group_values_"):
-            self._reset()
-        _require("GroupImputer", batch, [*self.columns, *self._by])
-        for column in self.columns:
-            self._global.setdefault(column, _new_accumulator(self.strategy)).add(column, batch[column])
-        keys = pd.Series(_key_tuples(batch[self._by]), index=batch.index, dtype=object)
-        for key, rows in keys.groupby(keys, sort=False).groups.items():
-            stats = self._groups.setdefault(key, {})
-            for column in self.columns:
-                stats.setdefault(column, _new_accumulator(self.strategy)).add(column, batch.loc[rows, column])
-        return self
-
-    def finish_fit(self) -> Self:
-        """Compute ``group_keys_`` (list of key lists), ``group_values_`` and ``global_values_``.
-
-        ``group_values_[column][i]`` is the statistic of the group ``group_keys_[i]`` (NaN/None when
-        the group had no value); ``global_values_[column]`` the statistic over all rows.
-        """
-        if not hasattr(self, "_groups"):
-            self._reset()
-        self.group_keys_ = [list(key) for key in self._groups]
-        self.group_values_ = {c: [stats[c].result() for stats in self._groups.values()] for c in self.columns}
-        self.global_values_ = {
-            c: self._global[c].result() if c in self._global else _new_accumulator(self.strategy).result()
-            for c in self.columns
-        }
-        self._groups, self._global = {}, {}
-        return self
-
-    def transform(self, batch: pd.DataFrame) -> BatchResult:
-        """Fill the nulls of ``columns`` from the row's group statistic, else the fallback.
-
-        :param batch: a batch indexed by input position.
-        """
-        if not hasattr(self, "group_values_"):
-            raise NotFittedError("GroupImputer.transform() called before fit()/finish_fit()")
-        _require("GroupImputer", batch, [*self.columns, *self._by])
-        where = {tuple(key): i for i, key in enumerate(self.group_keys_)}
-        rows = [where.get(key) for key in _key_tuples(batch[self._by])]
-        out = batch.copy(deep=False)
-        for column in self.columns:
-            series = batch[column]
-            if self.strategy != "most_frequent":
-                series = _as_float(column, series)
-            fills = pd.Series([self._value(column, i) for i in rows], index=batch.index, dtype=object)
-            out[column] = self._fill(column, series, fills)
-        return BatchResult(data=out)
-
-    def _value(self, column: str, group: int | None) -> Any:
-        value = None if group is None else self.group_values_[column][group]
-        if (value is None or (isinstance(value, float) and math.isnan(value))) and self.fallback == "global":
-            value = self.global_values_[column]
-        return value
-
-    @staticmethod
-    def _fill(column: str, series: pd.Series, fills: pd.Series) -> pd.Series:
-        try:
-            typed = fills.astype(series.dtype)
-        except (TypeError, ValueError) as error:
-            raise DataContractError(
-                f"GroupImputer: fill values do not fit column {column!r} of dtype {series.dtype}: {error}"
-            ) from error
-        return series.fillna(typed)
-
-
-# -- fills along a key ---------------------------------------------------------------------------
 
 
 class FillByKey(BatchTransformer):
@@ -428,9 +179,6 @@ class FillByKey(BatchTransformer):
                     series.at[position] = self.fill_values_[column][group][after]
             out[column] = series
         return out
-
-
-# -- interpolation -------------------------------------------------------------------------------
 
 
 def _as_x(series: pd.Series) -> np.ndarray:
