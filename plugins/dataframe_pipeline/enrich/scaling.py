@@ -1,10 +1,11 @@
 """Scalers of numeric columns (standard, min-max, robust), each fitted in one streaming pass; the enrich and
 refine steps offer the same classes.
 
-:class:`StandardScaler` (zero mean, unit variance): each batch contributes its count, mean and sum of squared deviations (M2); batches are merged with
-the parallel formula of Chan, Golub and LeVeque, so memory does not grow with the row count. The
-fitted statistics match :class:`sklearn.preprocessing.StandardScaler` (population variance) up to
-floating-point rounding; how the rows are split into batches changes them only in the last bits.
+:class:`StandardScaler` (zero mean, unit variance): each batch contributes its count, mean and sum of
+squared deviations (M2); batches are merged with the parallel formula of Chan, Golub and LeVeque, so
+memory does not grow with the row count. The fitted statistics match
+:class:`sklearn.preprocessing.StandardScaler` (population variance) up to floating-point rounding;
+how the rows are split into batches changes them only in the last bits.
 """
 
 from __future__ import annotations
