@@ -18,7 +18,7 @@ from airflow.sdk import CronDataIntervalTimetable, chain, dag
 
 from dataframe_pipeline.clean.operators import CleanOperator
 from dataframe_pipeline.config import load_pipeline_config
-from dataframe_pipeline.defaults import default_args, run_deadline
+from dataframe_pipeline.defaults import default_args, partition_params, run_deadline
 from dataframe_pipeline.ingest.operators import HttpIngestOperator
 from dataframe_pipeline.store.operators import ParquetStoreOperator
 from dataframe_pipeline.validate.operators import ValidateOperator
@@ -33,6 +33,7 @@ CONFIG = load_pipeline_config("airports_api_pipeline", steps=("clean",))
     max_active_runs=1,
     default_args=default_args(),
     deadline=run_deadline(),
+    params=partition_params(),
     tags=["reference-data", "http", "example"],
     doc_md=__doc__,
 )

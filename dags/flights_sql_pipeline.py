@@ -12,9 +12,9 @@ principal components of the scaled numbers and splits
 train/test stratified by origin, `validate` runs `include/expectations/flights.json` and `store`
 publishes `flights/date=<day>/split=<split>/`.
 
-The partition is the data interval: a manual run triggered for a logical date processes the
-interval Airflow infers for it (the day before, for this timetable) unless the trigger gives
-`data_interval_start`/`data_interval_end`.
+The partition is the day of the run's logical date, whichever way the run was started: a scheduled
+run, a manual run and a backfill run for 2013-03-05 all read the flights of 2013-03-05 (not the
+interval Airflow infers for a manual run, which ends at its logical date).
 
 Point `demo_db` at PostgreSQL or MySQL (conn_type postgres/mysql) to read the same table there.
 """
@@ -26,7 +26,7 @@ from airflow.sdk import CronDataIntervalTimetable, chain, dag
 
 from dataframe_pipeline.clean.operators import CleanOperator
 from dataframe_pipeline.config import load_pipeline_config
-from dataframe_pipeline.defaults import default_args, run_deadline
+from dataframe_pipeline.defaults import default_args, partition_params, run_deadline
 from dataframe_pipeline.enrich.operators import EnrichOperator
 from dataframe_pipeline.ingest.operators import SqlIngestOperator
 from dataframe_pipeline.refine.operators import RefineOperator
@@ -44,6 +44,7 @@ CONFIG = load_pipeline_config("flights_sql_pipeline")
     max_active_runs=2,
     default_args=default_args(),
     deadline=run_deadline(),
+    params=partition_params(),
     tags=["flights", "sql", "example", "ml-ready"],
     doc_md=__doc__,
 )
@@ -63,11 +64,7 @@ def flights_sql_pipeline():
         task_id="validate", input_dataset=refine.output, suite="include/expectations/flights.json"
     )
     store = ParquetStoreOperator(
-        task_id="store",
-        input_dataset=validate.output,
-        dataset_name="flights",
-        partition_date="{{ data_interval_start | ds }}",  # the day the rows belong to
-        subpartition_by="split",
+        task_id="store", input_dataset=validate.output, dataset_name="flights", subpartition_by="split"
     )
     chain(ingest, clean, enrich, refine, validate, store)
 

@@ -16,7 +16,8 @@ of the scaled numbers (`refine/tsne.png`), `validate` runs the Great Expectation
 Every step returns a small dataset reference through XCom (never data) and logs its row accounting:
 rows in = rows out + rows quarantined + rows dropped by a named rule.
 
-Manual runs: trigger with a logical date (the partition), or set the `orders_date` param.
+Every step processes the run's partition, the day of its logical date, however the run was started
+(schedule, manual, backfill); a manual run without a logical date names its day in the `partition` param.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from airflow.sdk import CronDataIntervalTimetable, Param, chain, dag
 
 from dataframe_pipeline.clean.operators import CleanOperator
 from dataframe_pipeline.config import load_pipeline_config
-from dataframe_pipeline.defaults import default_args, run_deadline
+from dataframe_pipeline.defaults import default_args, partition_params, run_deadline
 from dataframe_pipeline.enrich.operators import EnrichOperator
 from dataframe_pipeline.ingest.operators import FileIngestOperator
 from dataframe_pipeline.refine.operators import RefineOperator
@@ -37,7 +38,7 @@ from dataframe_pipeline.validate.operators import ValidateOperator
 
 START = pendulum.parse(os.environ.get("ORDERS_START_DATE", "2026-10-01"), tz="UTC")
 END = os.environ.get("ORDERS_END_DATE", "2026-10-28")  # the demo data ends here; "" = no end
-DAY = "{{ params.orders_date or ds }}"
+DAY = "{{ partition.ds }}"  # the run's partition, the same however the run was started
 CONFIG = load_pipeline_config("orders_pipeline")  # include/configs/orders_pipeline.yaml
 
 
@@ -53,7 +54,7 @@ CONFIG = load_pipeline_config("orders_pipeline")  # include/configs/orders_pipel
     tags=["orders", "demo", "ml-ready"],
     doc_md=__doc__,
     params={
-        "orders_date": Param(None, type=["null", "string"], format="date", description="Day to process"),
+        **partition_params(),
         "test_fraction": Param(0.2, type="number", minimum=0.05, maximum=0.5, description="Share of the test split"),
         "pca_components": Param(2, type="integer", minimum=1, maximum=3, description="PCA components"),
     },
@@ -83,7 +84,6 @@ def orders_pipeline():
         task_id="store",
         input_dataset=validate.output,
         dataset_name="orders",
-        partition_date=DAY,
         subpartition_by="split",
     )
     chain(ingest, clean, enrich, refine, validate, store)

@@ -9,7 +9,8 @@ that partition took; a run with nothing new is skipped.
 `clean` types every column (unparseable values quarantined), fills missing gusts with 0 and
 missing pressure, wind direction and speed with their medians, and quarantines the wind speed of
 1048 mph that the data holds; `validate` runs `include/expectations/weather.json`; `store`
-publishes `weather/date=<date>/`.
+publishes the run's hour, `weather/date=<date>/hour=<hour>/`: each hourly run replaces only its own
+hour, so the day holds every file ingested that day.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from airflow.sdk import CronDataIntervalTimetable, chain, dag
 
 from dataframe_pipeline.clean.operators import CleanOperator
 from dataframe_pipeline.config import load_pipeline_config
-from dataframe_pipeline.defaults import default_args, run_deadline
+from dataframe_pipeline.defaults import default_args, partition_params, run_deadline
 from dataframe_pipeline.ingest.operators import FileIngestOperator
 from dataframe_pipeline.store.operators import ParquetStoreOperator
 from dataframe_pipeline.validate.operators import ValidateOperator
@@ -34,6 +35,7 @@ CONFIG = load_pipeline_config("weather_files_pipeline", steps=("clean",))
     max_active_runs=1,
     default_args=default_args(),
     deadline=run_deadline(),
+    params=partition_params("2026-11-01T03:00"),
     tags=["weather", "files", "incremental", "example"],
     doc_md=__doc__,
 )

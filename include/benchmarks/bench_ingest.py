@@ -172,19 +172,17 @@ def project_batches(case: str, location: str, rows: int, batch_rows: int):
 
 
 def run_project(case: str, location: str, rows: int, batch_rows: int, out: Path) -> int:
-    import fsspec
+    """The ingest step's own lifecycle (StepRunner over one source part), as a task runs it."""
+    from datetime import UTC, datetime
 
-    from dataframe_pipeline.core.dataset import DatasetWriter
-    from dataframe_pipeline.core.quarantine import QuarantineWriter
-    from dataframe_pipeline.ingest.base import write_batches
+    from dataframe_pipeline.core.dataset import Location
+    from dataframe_pipeline.core.partition import RunFacts, Schedule, resolve_partition
+    from dataframe_pipeline.core.runner import SourceInput, SourcePart, StepRunner
 
-    fs = fsspec.filesystem("file")
-    with DatasetWriter(fs, str(out / "output")) as writer:
-        quarantine = QuarantineWriter(DatasetWriter(fs, str(out / "quarantine")), "ingest")
-        accounting = write_batches(project_batches(case, location, rows, batch_rows), writer, quarantine)
-        writer.commit()
-        quarantine.commit()
-    return accounting.rows_out
+    partition = resolve_partition(RunFacts("bench", logical_date=datetime(2026, 1, 1, tzinfo=UTC)), Schedule())
+    part = SourcePart(case, lambda: project_batches(case, location, rows, batch_rows))
+    runner = StepRunner("ingest", Location.local(str(out)), partition, SourceInput([part]), batch_rows=batch_rows)
+    return runner.run().accounting.rows_out
 
 
 def run_baseline(case: str, location: str, rows: int, out: Path) -> int:

@@ -12,7 +12,7 @@ import os
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
+from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference, Param
 
 from dataframe_pipeline.alerts import PipelineAlertNotifier
 
@@ -35,6 +35,21 @@ def default_args(**overrides: Any) -> dict[str, Any]:
     }
     args.update(overrides)
     return args
+
+
+def partition_params(example: str = "2026-10-09") -> dict[str, Param]:
+    """The ``partition`` param every pipeline DAG declares: the partition a manual run without a logical
+    date processes (``{"partition": "2026-10-09"}``; a sub-daily DAG takes ``"2026-10-09T03:00"``). Runs
+    with a logical date, backfills and asset-triggered runs need none (see ``core/partition.py``)."""
+    from dataframe_pipeline.core.partition import PARTITION_PARAM
+
+    return {
+        PARTITION_PARAM: Param(
+            None,
+            type=["null", "string"],
+            description=f"Partition to process when the run has no logical date, e.g. {example}",
+        )
+    }
 
 
 def run_deadline(minutes: int | None = None) -> DeadlineAlert:

@@ -13,6 +13,7 @@ class ConfigurationError(PipelineError, ValueError):
     def __init__(self, field: str, value: object, problem: str) -> None:
         self.field = field
         self.value = value
+        self.problem = problem
         super().__init__(f"{field}={value!r}: {problem}")
 
 
@@ -107,3 +108,7 @@ class UnsafeUrlError(DataContractError):
 
 class TransientSourceError(PipelineError, ConnectionError):
     """The source failed in a way a later retry of the task can fix (connection lost, server down)."""
+
+
+class NothingToIngestError(PipelineError):
+    """An incremental source has nothing new for this partition (the task is skipped, not failed)."""

@@ -51,7 +51,11 @@ def test_flights_from_sql_read_exactly_their_interval_and_backfill(airflow: Loca
     )
     assert results["ingest"]["accounting"]["rows_in"] == _flights_of(day)
     clean = results["clean"]["accounting"]
-    assert set(clean["dropped_by_rule"]) <= {"missing:dep_delay", "missing:arr_delay", "missing:air_time"}
+    assert set(clean["dropped_by_rule"]) <= {
+        "missing_values:dep_delay",
+        "missing_values:arr_delay",
+        "missing_values:air_time",
+    }
     assert len(curated(airflow, "flights", day)) == results["store"]["rows"] == clean["rows_out"]
 
     airflow.api(
@@ -82,7 +86,7 @@ def test_weather_files_incremental(airflow: LocalAirflow) -> None:
         lines = sum(1 for _ in fh) - 1
     assert results["ingest"]["accounting"]["rows_in"] == lines
     clean = results["clean"]["accounting"]
-    assert clean["quarantined_by_rule"].get("iqr_outlier", 0) >= 1  # the 1048 mph wind speed at least
+    assert clean["quarantined_by_rule"].get("iqr_outliers", 0) >= 1  # the 1048 mph wind speed at least
     assert len(curated(airflow, "weather", "2026-11-22")) == clean["rows_out"]
     # the next run finds nothing new: ingest and everything after it are skipped
     airflow.trigger("weather_files_pipeline", "2026-11-22T01:00:00Z")

@@ -74,7 +74,7 @@ def test_row_accounting_reconciles_with_the_source_file(airflow: LocalAirflow, f
         q_path = local_path(results[step]["quarantine"]["uri"])
         assert DatasetReader(_fs(), str(q_path)).rows == acct["rows_quarantined"]
     clean = results["clean"]["accounting"]
-    assert clean["dropped_by_rule"].get("exact_duplicate", 0) >= 1
+    assert clean["dropped_by_rule"].get("exact_duplicates", 0) >= 1
     assert clean["rows_quarantined"] >= 1
     assert results["store"]["rows"] == results["refine"]["accounting"]["rows_out"]
     published = curated(airflow, "orders", DAY)

@@ -94,7 +94,7 @@ def test_operators_read_and_write_s3(s3) -> None:
     ).execute(_context())  # fmt: skip
     assert (cleaned["accounting"]["rows_out"], cleaned["accounting"]["rows_quarantined"]) == (1, 1)
     stored = ParquetStoreOperator(
-        task_id="store", input_dataset=cleaned, dataset_name="orders", partition_date="2026-10-09",
+        task_id="store", input_dataset=cleaned, dataset_name="orders",
         curated_root=f"s3://lake_s3@{BUCKET}/curated", storage_root=root,
     ).execute(_context())  # fmt: skip
     assert stored["curated_uri"] == "s3://lake_s3@lake/curated/orders/date=2026-10-09"

@@ -145,8 +145,6 @@ class TypeCoercion(BatchTransformer):
         to null and counts it in ``n_nulled_`` (a ``Counter`` per column).
     """
 
-    rule_name = "type_coercion"
-
     def __init__(self, types: dict[str, str | dict], on_error: str = "quarantine") -> None:
         self.types = types
         self.on_error = on_error

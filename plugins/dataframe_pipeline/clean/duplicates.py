@@ -55,8 +55,6 @@ class ExactDuplicates(BatchTransformer):
     :param keep: which copy survives: ``"first"`` (lowest position) or ``"last"`` (highest).
     """
 
-    rule_name: ClassVar[str] = "exact_duplicate"
-
     def __init__(self, subset: list[str] | None = None, keep: str = "first") -> None:
         self.subset = subset
         self.keep = keep
@@ -280,7 +278,6 @@ class KeyDuplicates(BatchTransformer):
     """
 
     stateful: ClassVar[bool] = True
-    rule_name: ClassVar[str] = "duplicate_key"
 
     def __init__(self, keys: list[str], keep_latest_by: str, keep: str = "last") -> None:
         self.keys = keys

@@ -51,8 +51,6 @@ class FillByKey(BatchTransformer):
     :param method: ``"ffill"`` or ``"bfill"``.
     """
 
-    rule_name: ClassVar[str] = "fill_by_key"
-
     def __init__(self, columns: list[str], key: str, order_by: str, method: str = "ffill") -> None:
         self.columns = columns
         self.key = key
@@ -211,7 +209,6 @@ class InterpolateTimeSeries(BatchTransformer):
     """
 
     stateful: ClassVar[bool] = True
-    rule_name: ClassVar[str] = "interpolate"
 
     def __init__(self, columns: list[str], time_column: str, key: str | None = None, method: str = "linear") -> None:
         self.columns = columns

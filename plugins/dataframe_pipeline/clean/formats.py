@@ -9,7 +9,6 @@ import math
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
-from typing import ClassVar
 
 import pandas as pd
 
@@ -39,8 +38,6 @@ class NormalizeText(BatchTransformer):
     :param unicode_form: ``"NFC"``, ``"NFKC"`` or ``None`` (applied first).
     :param remove_accents: drop combining marks (``"é"`` -> ``"e"``), then recompose to ``unicode_form``.
     """
-
-    rule_name: ClassVar[str] = "normalize_text"
 
     def __init__(
         self,
@@ -111,8 +108,6 @@ class RenameColumns(BatchTransformer):
     :param mapping: old name -> new name; every old name must be in the input, new names unique.
     """
 
-    rule_name: ClassVar[str] = "rename"
-
     def __init__(self, mapping: dict[str, str]) -> None:
         self.mapping = mapping
 
@@ -154,8 +149,6 @@ class ConvertUnits(BatchTransformer):
     :param target: the unit of the output.
     :param from_unit: the unit of every value when there is no ``unit_column``.
     """
-
-    rule_name: ClassVar[str] = "unit"
 
     def __init__(
         self,
@@ -234,8 +227,6 @@ class ConvertTimezone(BatchTransformer):
     :param to: the target time zone (IANA name).
     :param from_tz: the time zone of naive values.
     """
-
-    rule_name: ClassVar[str] = "timezone"
 
     def __init__(self, columns: list[str], to: str = "UTC", from_tz: str | None = None) -> None:
         self.columns = columns

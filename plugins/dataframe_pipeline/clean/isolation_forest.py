@@ -57,7 +57,6 @@ class IsolationForestOutliers(BatchTransformer):
     """
 
     stateful: ClassVar[bool] = True
-    rule_name: ClassVar[str] = "isolation_forest"
 
     def __init__(
         self,

@@ -2,9 +2,9 @@
 
 Strategies, applied in this order within a batch:
 
-1. ``"quarantine"``: rows where the column is null are rejected (rule ``missing``, reason
+1. ``"quarantine"``: rows where the column is null are rejected (rule ``missing_values``, reason
    ``"<col> is missing"``; one row is rejected once, its reasons joined with ``"; "``);
-2. ``"drop"``: rows where the column is null are dropped, counted under ``missing:<col>`` (a row null in
+2. ``"drop"``: rows where the column is null are dropped, counted under ``missing_values:<col>`` (a row null in
    several ``drop`` columns counts under the first one in ``strategies`` order);
 3. ``"mean"`` / ``"median"`` / ``"most_frequent"`` / ``{"constant": value}``: nulls are filled;
    ``"keep"`` leaves them.
@@ -68,8 +68,6 @@ class MissingValues(BatchTransformer):
     :param default: strategy for the columns not named in ``strategies`` (columns starting with ``_``
         carry provenance and are never touched); ``None`` leaves them alone.
     """
-
-    rule_name = "missing"
 
     def __init__(self, strategies: dict[str, str | dict], default: str | None = None) -> None:
         self.strategies = strategies
@@ -167,7 +165,7 @@ class MissingValues(BatchTransformer):
         plan = self._plan(list(batch.columns))
         result = _quarantine(batch, [c for c, s in plan.items() if s == "quarantine"], self.rule_name)
         for column in (c for c, s in plan.items() if s == "drop"):
-            result = result.then(drop_rows(result.data, result.data[column].isna(), f"missing:{column}"))
+            result = result.then(drop_rows(result.data, result.data[column].isna(), f"{self.rule_name}:{column}"))
         filled = self._fill(result.data, plan)
         return BatchResult(data=filled, rejected=result.rejected, dropped=result.dropped)
 
@@ -386,7 +384,6 @@ class GroupImputer(BatchTransformer):
     """
 
     stateful: ClassVar[bool] = True
-    rule_name: ClassVar[str] = "group_impute"
 
     def __init__(
         self, columns: list[str], by: str | list[str], strategy: str = "mean", fallback: str | None = "global"

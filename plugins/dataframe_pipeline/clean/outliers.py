@@ -60,7 +60,6 @@ class IQROutliers(BatchTransformer):
     """
 
     stateful: ClassVar[bool] = True
-    rule_name: ClassVar[str] = "iqr_outlier"
 
     def __init__(
         self, columns: list[str], factor: float = 1.5, action: str = "quarantine", scale: str = "linear"
@@ -287,8 +286,6 @@ class ZScoreOutliers(IQROutliers):
     :param threshold: the largest accepted ``|z|``.
     :param action: ``"quarantine"``, ``"drop"``, ``"cap"`` or ``"flag"``.
     """
-
-    rule_name: ClassVar[str] = "zscore_outlier"
 
     def __init__(self, columns: list[str], threshold: float = 3.0, action: str = "quarantine") -> None:
         self.columns = columns

@@ -34,7 +34,6 @@ class DropSparseColumns(BatchTransformer):
 
     stateful: ClassVar[bool] = True
     dynamic_features: ClassVar[bool] = True
-    rule_name: ClassVar[str] = "sparse_column"
 
     def __init__(self, threshold: float) -> None:
         self.threshold = threshold
@@ -105,8 +104,6 @@ class DropSparseRows(BatchTransformer):
         columns; an int >= 0: the largest accepted null *count*.
     :param columns: the columns checked; ``None``: every column not starting with ``_``.
     """
-
-    rule_name: ClassVar[str] = "sparse_row"
 
     def __init__(self, max_missing: float | int, columns: list[str] | None = None) -> None:
         self.max_missing = max_missing

@@ -3,7 +3,8 @@
 Only transformers whose fitted state describes the data's values (means, bounds, categories,
 scales, projections) can be re-applied to new data or to a backfill; state tied to the rows'
 positions (duplicates seen, seeded splits and samples, class balancing) is not, so those classes
-are refused by :func:`save_fitted`. :data:`REUSABLE` is that allow-list.
+are refused by :func:`save_fitted`. The allow-list, :data:`REUSABLE`, is derived from the transform
+catalogue (``core/catalogue.py``: each transform's ``reusable`` flag).
 
 The file is a skops archive (never a pickle). Loading first lists the types the archive would
 create (``skops.io.get_untrusted_types``) and refuses the file when one of them is outside
@@ -11,11 +12,17 @@ create (``skops.io.get_untrusted_types``) and refuses the file when one of them 
 objects. A JSON sidecar describes what was saved: class path, parameters, fitted attribute names
 and library versions; :func:`save_fitted` returns it and, when given a path, writes it next to the
 archive as ``<path>.json``.
+
+An archive names each object's class by module path, as it was when saved. A class whose module was
+renamed since (``clean/outliers_more.py`` became ``clean/outliers.py``) is found again through the
+catalogue by its class name before anything is checked or built (:func:`_relocate`), so a fitted state
+published earlier stays readable; the allow-list check then applies to the current names.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import platform
@@ -26,6 +33,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from dataframe_pipeline.core.catalogue import REUSABLE, relocated
 from dataframe_pipeline.exceptions import ArtifactError, ConfigurationError, NotFittedError
 
 if TYPE_CHECKING:
@@ -33,25 +41,6 @@ if TYPE_CHECKING:
 
     from dataframe_pipeline.core.transform import BatchTransformer
 
-#: transformers whose fitted state can be re-applied to other data (class paths)
-REUSABLE: tuple[str, ...] = (
-    "dataframe_pipeline.clean.coercion.TypeCoercion",
-    "dataframe_pipeline.clean.missing.MissingValues",
-    "dataframe_pipeline.clean.outliers.IQROutliers",
-    "dataframe_pipeline.enrich.encoding.OneHotEncoder",
-    "dataframe_pipeline.enrich.scaling.StandardScaler",
-    "dataframe_pipeline.refine.pca.PCAProjection",
-    "dataframe_pipeline.refine.svd.TruncatedSVDProjection",
-    "dataframe_pipeline.clean.outliers.ZScoreOutliers",
-    "dataframe_pipeline.clean.isolation_forest.IsolationForestOutliers",
-    "dataframe_pipeline.clean.missing.GroupImputer",
-    "dataframe_pipeline.clean.sparse.DropSparseColumns",
-    "dataframe_pipeline.enrich.encoding.OrdinalEncoder",
-    "dataframe_pipeline.enrich.encoding.FrequencyEncoder",
-    "dataframe_pipeline.enrich.scaling.MinMaxScaler",
-    "dataframe_pipeline.enrich.scaling.RobustScaler",
-    "dataframe_pipeline.enrich.text.TextFeatures",
-)
 #: types a fitted-state archive may hold besides skops's default-trusted ones (builtins, numpy arrays
 #: and dtypes, scikit-learn estimators): the reusable transformers, the containers their attributes
 #: use, and the isolation forest's trees (restored by skops's own Tree loader from arrays, no code)
@@ -184,6 +173,7 @@ def load_fitted(
     skops_io = import_skops()
     data = _read_bytes(path_or_fileobj)
     try:
+        data = _relocate(data)
         found = skops_io.get_untrusted_types(data=data)
     except (zipfile.BadZipFile, KeyError, ValueError) as err:
         raise ArtifactError(f"not a skops fitted-state archive ({type(err).__name__}: {err})") from err
@@ -196,3 +186,39 @@ def load_fitted(
     if not isinstance(loaded, list) or not all(class_path(t) in classes for t in loaded):
         raise ArtifactError(f"expected a list of reusable transformers, got {type(loaded).__name__}: {loaded!r:.200}")
     return loaded
+
+
+def _relocate(data: bytes) -> bytes:
+    """The archive with the module paths of project classes that moved since it was saved updated to
+    where the catalogue says they live now (the archive as is when nothing moved).
+
+    :raises zipfile.BadZipFile, KeyError, ValueError: not a skops archive.
+    """
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        schema = json.loads(archive.read("schema.json"))
+        if not _relocate_nodes(schema):
+            return data
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w") as updated:
+            for info in archive.infolist():
+                body = json.dumps(schema).encode() if info.filename == "schema.json" else archive.read(info)
+                updated.writestr(info, body)
+    return out.getvalue()
+
+
+def _relocate_nodes(node: Any) -> bool:
+    """Rewrite ``__module__`` of moved project classes in a skops schema, in place; True if any moved."""
+    moved = False
+    if isinstance(node, dict):
+        module, name = node.get("__module__"), node.get("__class__")
+        if isinstance(module, str) and isinstance(name, str):
+            current = relocated(f"{module}.{name}")
+            if current is not None:
+                node["__module__"] = current.rpartition(".")[0]
+                moved = True
+        for value in node.values():
+            moved = _relocate_nodes(value) or moved
+    elif isinstance(node, list):
+        for value in node:
+            moved = _relocate_nodes(value) or moved
+    return moved

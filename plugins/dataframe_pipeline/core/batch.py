@@ -137,3 +137,37 @@ class RowAccounting:
                 f"{k}={v}" for k, v in sorted(self.quarantined_by_rule.items())
             )
         return text
+
+
+@dataclass
+class RowTally:
+    """Row accounting added up batch by batch, for every step: what came in, what went out, what was
+    quarantined (per rule) and dropped (per rule). :meth:`accounting` freezes it."""
+
+    rows_in: int = 0
+    rows_out: int = 0
+    rows_quarantined: int = 0
+    dropped: Counter[str] = field(default_factory=Counter)
+    quarantined: Counter[str] = field(default_factory=Counter)
+
+    def removed(self, result: BatchResult) -> None:
+        """Count the rows a transform step rejected or dropped in one batch."""
+        self.rows_quarantined += result.n_rejected
+        self.dropped += result.dropped
+        if result.n_rejected:
+            self.quarantined.update(result.rejected[RULE_COLUMN].astype(str).tolist())
+
+    def add(self, other: RowAccounting | RowTally) -> None:
+        """Add the accounting of a part (one source batch, one file)."""
+        self.rows_in += other.rows_in
+        self.rows_out += other.rows_out
+        self.rows_quarantined += other.rows_quarantined
+        dropped = other.dropped if isinstance(other, RowTally) else other.dropped_by_rule
+        quarantined = other.quarantined if isinstance(other, RowTally) else other.quarantined_by_rule
+        self.dropped.update(dropped)
+        self.quarantined.update(quarantined)
+
+    def accounting(self) -> RowAccounting:
+        return RowAccounting(
+            self.rows_in, self.rows_out, self.rows_quarantined, dict(self.dropped), dict(self.quarantined)
+        )

@@ -46,6 +46,49 @@ DEFAULT_FILE_ROWS = 1_000_000
 
 
 @dataclass(frozen=True)
+class Location:
+    """A place on a filesystem: the fsspec filesystem, the path it expects, and the URI shown for it.
+
+    Operators make one from an Airflow ``ObjectStoragePath`` (``Location(p.fs, p.path, str(p))``); the
+    pure logic never needs Airflow to find its way.
+    """
+
+    fs: AbstractFileSystem
+    path: str
+    uri: str
+
+    @classmethod
+    def local(cls, path: str) -> Location:
+        """A local directory or file (tests, scripts)."""
+        import fsspec
+
+        path = path.removeprefix("file://")
+        return cls(fsspec.filesystem("file"), path, f"file://{path}")
+
+    def __truediv__(self, name: str) -> Location:
+        name = name.strip("/")
+        return Location(self.fs, f"{self.path.rstrip('/')}/{name}", f"{self.uri.rstrip('/')}/{name}")
+
+    @property
+    def parent(self) -> Location:
+        return Location(self.fs, self.path.rstrip("/").rsplit("/", 1)[0], self.uri.rstrip("/").rsplit("/", 1)[0])
+
+    def exists(self) -> bool:
+        return self.fs.exists(self.path)
+
+    def write_bytes(self, data: bytes) -> None:
+        """Write a small file atomically (readers see the old or the new content), creating its folder."""
+        self.fs.makedirs(self.parent.path, exist_ok=True)
+        write_atomic(self.fs, self.path, data)
+
+    def read_bytes(self) -> bytes:
+        return self.fs.cat_file(self.path)
+
+    def __str__(self) -> str:
+        return self.uri
+
+
+@dataclass(frozen=True)
 class DatasetRef:
     """The small reference that travels through XCom instead of the data.
 

@@ -22,11 +22,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from dataframe_pipeline.core.batch import RULE_COLUMN, BatchResult, RowAccounting
+from dataframe_pipeline.core.batch import BatchResult, RowAccounting, RowTally
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Iterator, Sequence
@@ -52,26 +50,6 @@ class Scratch(Protocol):
     def write(self, batch: pd.DataFrame) -> None: ...
 
     def finish(self) -> Batches: ...
-
-
-@dataclass
-class _Tally:
-    rows_in: int = 0
-    rows_out: int = 0
-    rows_rejected: int = 0
-    dropped: Counter[str] = field(default_factory=Counter)
-    quarantined: Counter[str] = field(default_factory=Counter)
-
-    def removed(self, result: BatchResult) -> None:
-        self.rows_rejected += result.n_rejected
-        self.dropped += result.dropped
-        if result.n_rejected:
-            self.quarantined.update(result.rejected[RULE_COLUMN].astype(str).tolist())
-
-    def accounting(self) -> RowAccounting:
-        return RowAccounting(
-            self.rows_in, self.rows_out, self.rows_rejected, dict(self.dropped), dict(self.quarantined)
-        )
 
 
 def apply_chain(transformers: Sequence[BatchTransformer], batch: pd.DataFrame) -> BatchResult:
@@ -133,7 +111,7 @@ def fit_chain(
     prefitted: frozenset[int],
     scratch: Callable[[], Scratch] | None,
     write_rejected: Callable[[pd.DataFrame], None],
-    tally: _Tally,
+    tally: RowTally,
 ) -> tuple[Batches, int]:
     """Fit the stateful transformers (but the ``prefitted`` ones), each on the output of those before
     it; returns the source of the last pass and the position of the first transformer it still has to
@@ -202,7 +180,7 @@ def run_chain(
     :param scratch: makes a scratch dataset for checkpoints (see the module docstring); None: none.
     :returns: the row accounting of the whole run.
     """
-    tally = _Tally()
+    tally = RowTally()
     source, start = batches, 0
     if fit:
         source, start = fit_chain(

@@ -9,8 +9,6 @@
 from __future__ import annotations
 
 import os
-import re
-from datetime import UTC, datetime
 from pathlib import Path
 
 from dataframe_pipeline.exceptions import ConfigurationError
@@ -43,16 +41,3 @@ def compression() -> str:
     if value not in CODECS:
         raise ConfigurationError("DATAFRAME_PIPELINE_COMPRESSION", value, f"must be one of {list(CODECS)}")
     return value
-
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9._=-]+")
-
-
-def partition_key(logical_date: datetime | None, run_id: str) -> str:
-    """The key a task's outputs are stored under: the logical date, or the run id without one.
-
-    Retries and re-runs of the same partition get the same key, so they replace the output.
-    """
-    if logical_date is not None:
-        return "logical_date=" + logical_date.astimezone(UTC).strftime("%Y-%m-%dT%H-%M-%SZ")
-    return "run_id=" + _UNSAFE.sub("_", run_id)

@@ -33,14 +33,23 @@ if TYPE_CHECKING:
     from dataframe_pipeline.core.batch import BatchResult
 
 
+class _RuleName:
+    """``rule_name`` of a transformer class or instance, looked up in the transform catalogue."""
+
+    def __get__(self, instance: object, owner: type) -> str:
+        from dataframe_pipeline.core.catalogue import rule_name
+
+        return rule_name(owner)
+
+
 class BatchTransformer:
     """A streaming, scikit-learn-like transform over DataFrame batches."""
 
     stateful: ClassVar[bool] = False
     #: output columns depend on the data (e.g. one-hot), so they are unknown before the fit
     dynamic_features: ClassVar[bool] = False
-    #: short name used in row accounting and quarantine (``rule`` column)
-    rule_name: ClassVar[str] = "transform"
+    #: the rule this transformer's quarantined and dropped rows count under: its catalogue name
+    rule_name: ClassVar[str] = _RuleName()  # type: ignore[assignment]
 
     def check_params(self, columns: Sequence[str] | None = None) -> None:
         """Raise ``ConfigurationError`` naming the bad field and value; ``columns`` is the input schema."""

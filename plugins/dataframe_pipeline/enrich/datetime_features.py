@@ -53,8 +53,6 @@ class DateTimeFeatures(BatchTransformer):
     :param prefix: prefix of the new columns; ``None`` means ``"<column>_"``.
     """
 
-    rule_name = "datetime_features"
-
     def __init__(
         self,
         column: str,

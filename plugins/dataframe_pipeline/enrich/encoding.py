@@ -76,7 +76,6 @@ class OneHotEncoder(BatchTransformer):
 
     dynamic_features = True
     stateful = True
-    rule_name = "onehot"
 
     def __init__(
         self,
@@ -295,7 +294,6 @@ class OrdinalEncoder(BatchTransformer):
     """
 
     stateful = True
-    rule_name = "ordinal"
 
     def __init__(
         self,
@@ -414,7 +412,6 @@ class FrequencyEncoder(BatchTransformer):
     """
 
     stateful = True
-    rule_name = "frequency"
 
     def __init__(self, columns: list[str], normalize: bool = True, suffix: str = "_freq") -> None:
         self.columns = columns

@@ -69,8 +69,6 @@ class HaversineDistance(BatchTransformer):
     :param output: name of the new column.
     """
 
-    rule_name = "haversine"
-
     def __init__(self, lat1: str, lon1: str, lat2: str, lon2: str, output: str = "distance_km") -> None:
         self.lat1 = lat1
         self.lon1 = lon1
@@ -160,8 +158,6 @@ class CoordinatesToRegion(BatchTransformer):
     :param output: name of the new column.
     :param regions: path or dict; ``None`` means the shipped continents, :data:`DEFAULT_REGIONS`.
     """
-
-    rule_name = "region"
 
     def __init__(self, lat: str, lon: str, output: str = "region", regions: str | Path | dict | None = None) -> None:
         self.lat = lat

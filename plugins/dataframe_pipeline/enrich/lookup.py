@@ -102,7 +102,6 @@ class LookupJoin(BatchTransformer):
     stateful = True
     #: without ``columns``, the added columns are those of the reference, known after the fit
     dynamic_features = True
-    rule_name = "lookup"
 
     def __init__(
         self,

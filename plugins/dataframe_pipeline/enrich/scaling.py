@@ -125,7 +125,6 @@ class StandardScaler(SuffixedOutput, BatchTransformer):
     """
 
     stateful = True
-    rule_name = "standard_scale"
 
     def __init__(
         self, columns: list[str], with_mean: bool = True, with_std: bool = True, suffix: str | None = None
@@ -282,7 +281,6 @@ class MinMaxScaler(_ColumnScaler):
     :param suffix: write ``<column><suffix>`` instead of replacing the column.
     """
 
-    rule_name = "minmax_scale"
     _fitted = ("scale_", "min_", "data_min_", "data_max_", "n_samples_seen_")
 
     def __init__(
@@ -352,7 +350,6 @@ class RobustScaler(_ColumnScaler):
     :param suffix: write ``<column><suffix>`` instead of replacing the column.
     """
 
-    rule_name = "robust_scale"
     _fitted = ("scale_", "center_", "n_samples_seen_")
 
     def __init__(

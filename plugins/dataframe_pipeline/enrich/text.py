@@ -113,8 +113,6 @@ class TextFeatures(BatchTransformer):
     :param output: ``"dense"`` or ``"tokens"``.
     """
 
-    rule_name = "text_features"
-
     def __init__(
         self,
         column: str,

@@ -3,7 +3,8 @@
 A connector (files, SQL, HTTP, ...) streams its source as a sequence of ``SourceBatch``: the good
 rows as an Arrow table, tagged with where they came from, and the rows it rejected, in the form
 the rest of the pipeline uses (:mod:`dataframe_pipeline.core.batch`: original columns plus
-``_rule`` and ``_reason``), so the ingest operator writes both without knowing the connector.
+``_rule`` and ``_reason``), so the step runner (:mod:`dataframe_pipeline.core.runner`) writes both
+without knowing the connector.
 
 Provenance columns, on good and rejected rows alike:
 
@@ -29,8 +30,6 @@ if TYPE_CHECKING:
 
     import pyarrow as pa
 
-    from dataframe_pipeline.core.dataset import DatasetWriter
-    from dataframe_pipeline.core.quarantine import QuarantineWriter
 
 SOURCE_FILE_COLUMN = "_source_file"
 SOURCE_LINE_COLUMN = "_source_line"
@@ -88,76 +87,3 @@ class SourceBatch:
             else {}
         )
         return RowAccounting(rows_in, self.table.num_rows, n_rejected, dict(self.dropped), by_rule)
-
-
-@dataclass
-class IngestTally:
-    """Row accounting of an ingest task, added up batch by batch (and file by file).
-
-    Batches without rows are not written: a connector may yield a schema-less empty batch before
-    its first good record fixes the columns. The first one is kept as the schema of an empty result.
-    """
-
-    rows_in: int = 0
-    rows_out: int = 0
-    rows_quarantined: int = 0
-    dropped: Counter[str] = field(default_factory=Counter)
-    quarantined_by_rule: Counter[str] = field(default_factory=Counter)
-    unreadable: list[dict[str, str]] = field(default_factory=list)
-    empty_table: pa.Table | None = None
-
-    def for_file(self) -> IngestTally:
-        """A tally for one file, merged into this one only if the file is kept."""
-        return IngestTally()
-
-    def add(self, batch: SourceBatch, output: DatasetWriter, quarantine: QuarantineWriter) -> None:
-        acct = batch.accounting()
-        if batch.table.num_rows:
-            output.write(batch.table)
-        elif self.empty_table is None:
-            self.empty_table = batch.table
-        quarantine.write(batch.rejected)
-        self.rows_in += acct.rows_in
-        self.rows_out += acct.rows_out
-        self.rows_quarantined += acct.rows_quarantined
-        self.dropped.update(acct.dropped_by_rule)
-        self.quarantined_by_rule.update(acct.quarantined_by_rule)
-
-    def merge(self, other: IngestTally) -> None:
-        self.rows_in += other.rows_in
-        self.rows_out += other.rows_out
-        self.rows_quarantined += other.rows_quarantined
-        self.dropped.update(other.dropped)
-        self.quarantined_by_rule.update(other.quarantined_by_rule)
-        if self.empty_table is None:
-            self.empty_table = other.empty_table
-
-    def finish(self, output: DatasetWriter, columns: Mapping[str, pa.DataType] | None = None) -> None:
-        """Give an output that received no row a schema: the connector's, else ``columns`` (the
-        declared ones) with the provenance columns."""
-        if output.schema is None:
-            import pyarrow as pa
-
-            if self.empty_table is not None and (columns is None or self.empty_table.num_columns > 2):
-                output.write(self.empty_table)
-                return
-            fields = [*(columns or {}).items(), (SOURCE_FILE_COLUMN, pa.string()), (SOURCE_LINE_COLUMN, pa.int64())]
-            output.write(pa.schema(fields).empty_table())
-
-    def accounting(self) -> RowAccounting:
-        """Records read (files quarantined whole are reported apart, in ``unreadable``)."""
-        return RowAccounting(
-            self.rows_in, self.rows_out, self.rows_quarantined, dict(self.dropped), dict(self.quarantined_by_rule)
-        )
-
-
-def write_batches(batches: Iterable[SourceBatch], output: DatasetWriter, quarantine: QuarantineWriter) -> RowAccounting:
-    """Write a connector's batches and its rejected rows; return the summed row accounting.
-
-    This is the whole of an ingest task's data work, shared by the operators and the benchmark.
-    """
-    tally = IngestTally()
-    for batch in batches:
-        tally.add(batch, output, quarantine)
-    tally.finish(output)
-    return tally.accounting()

@@ -95,10 +95,25 @@ def pagination(config: dict[str, Any] | None) -> Any:
         raise ConfigurationError("pagination", config, str(err)) from err
 
 
+def _connection(conn: Any) -> Any:
+    """A connection object, given one or its id (looked up through Airflow)."""
+    if not isinstance(conn, str):
+        return conn
+    from airflow.sdk import BaseHook
+
+    return BaseHook.get_connection(conn)
+
+
+def sql_url(conn_id: str) -> str:
+    """The SQLAlchemy URL of a database connection, by its id."""
+    return sqlalchemy_url(_connection(conn_id))
+
+
 def http_source(conn: Any, **options: Any) -> Any:
-    """An ``HttpSource`` for the connection; ``options`` are HttpSource fields (pagination as a dict)."""
+    """An ``HttpSource`` for the connection (or its id); ``options`` are HttpSource fields (pagination as a dict)."""
     from dataframe_pipeline.ingest.http.source import HttpSource
 
+    conn = _connection(conn)
     extra = _extra(conn)
     options = dict(options)
     options["pagination"] = pagination(options.get("pagination"))

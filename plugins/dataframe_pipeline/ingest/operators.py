@@ -1,32 +1,40 @@
-"""Airflow operators of the ingest step."""
+"""Airflow operators of the ingest step: files, SQL databases, HTTP APIs.
+
+Each builds the step's :class:`~dataframe_pipeline.core.runner.SourceInput` (the parts of its source,
+shaped at ingestion) and lets the runner write the output and the quarantine; a file that is malformed as
+a whole is quarantined whole, the other files go on.
+"""
 
 from __future__ import annotations
 
-import time
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, ObjectStoragePath
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.sdk.exceptions import AirflowFailException
 
 from dataframe_pipeline.core import settings
-from dataframe_pipeline.core.operators import DataFrameStepOperator
-from dataframe_pipeline.exceptions import ConfigurationError, DataContractError, SourceNotFoundError
+from dataframe_pipeline.core.operators import StepOperator, location, run_partition
+from dataframe_pipeline.exceptions import (
+    ConfigurationError,
+    EmptySourceError,
+    NothingToIngestError,
+    SourceDecodeError,
+    SourceNotFoundError,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
 
     from airflow.sdk import Context
 
-    from dataframe_pipeline.core.dataset import DatasetWriter
-    from dataframe_pipeline.core.quarantine import QuarantineWriter
+    from dataframe_pipeline.core.runner import SourcePart, StepRunner
 
 
 def landing_root() -> Path:
     """Local sources are confined to this folder (``DATAFRAME_PIPELINE_LANDING_ROOT``, default: the project)."""
-    import os
-
     return Path(os.environ.get("DATAFRAME_PIPELINE_LANDING_ROOT") or settings.PROJECT_DIR).resolve()
 
 
@@ -68,13 +76,23 @@ def list_source_files(source: str, root: Path | None = None) -> list[SourceFile]
     return [SourceFile.of(ObjectStoragePath(p.absolute().as_uri())) for p in confine(root or landing_root(), local)]
 
 
-class IngestOperatorBase(DataFrameStepOperator):
+def whole_file_rule(err: Exception) -> str:
+    """The quarantine rule of a file refused as a whole, by the data-contract error that condemned it."""
+    if isinstance(err, EmptySourceError):
+        return "empty_file"
+    if isinstance(err, SourceDecodeError):
+        return "undecodable_file"
+    return "malformed_file"
+
+
+class IngestOperatorBase(StepOperator):
     """What every ingest operator shares: basic transformations at ingestion (``shaping``).
 
     :param shaping: ``{"rename": {...}, "dtypes": {...}, "filters": [[col, op, value], ...], "columns": [...]}``,
         applied to every batch in that order (see :mod:`dataframe_pipeline.ingest.shaping`). (templated)
     """
 
+    template_fields: Sequence[str] = ("shaping", "storage_root")
     step = "ingest"
     ui_color = "#e0f0ff"
 
@@ -87,6 +105,8 @@ class IngestOperatorBase(DataFrameStepOperator):
             return None
         from dataframe_pipeline.ingest.shaping import Shaping
 
+        if not isinstance(self.shaping, dict):
+            raise ConfigurationError("shaping", self.shaping, "must be a mapping of rename, dtypes, filters, columns")
         try:
             spec = Shaping(**self.shaping)
         except TypeError as err:
@@ -103,9 +123,9 @@ class IngestOperatorBase(DataFrameStepOperator):
 
         return shape_batches(batches, self.shaping_spec())
 
-
-#: quarantine rule of a whole file, by the data-contract error that condemned it
-WHOLE_FILE_RULES = {"SourceDecodeError": "undecodable_file", "EmptySourceError": "empty_file"}
+    def state_path(self, name: str) -> ObjectStoragePath:
+        """``<storage root>/<dag_id>/_state/<name>``: what incremental reads remember across partitions."""
+        return self.root() / self.dag_id / "_state" / name
 
 
 class FileIngestOperator(IngestOperatorBase):
@@ -120,15 +140,15 @@ class FileIngestOperator(IngestOperatorBase):
 
     :param source: a path or glob under the landing root, ``s3://conn@bucket/key`` (glob allowed) or
         an ``http(s)://`` URL. (templated)
-    :param file_format: :class:`~dataframe_pipeline.ingest.formats.FileFormat` fields
+    :param file_format: :class:`~dataframe_pipeline.ingest.files.format.FileFormat` fields
         (kind, compression, encoding, delimiter, columns, column_types, records_path, ...). (templated)
     :param incremental: ingest only files not ingested by an earlier partition (a manifest of path,
         size and sha256 per file); a re-run of the same partition re-reads the same files.
     :param on_nothing_new: with ``incremental``, when no file is new: ``"skip"`` the task (and so the
-        steps after it) or ``"succeed"`` with an empty dataset.
+        steps after it) or ``"succeed"`` with an empty dataset. (templated)
     """
 
-    template_fields: Sequence[str] = ("source", "file_format", "shaping", "storage_root")
+    template_fields: Sequence[str] = (*IngestOperatorBase.template_fields, "source", "file_format", "on_nothing_new")
 
     def __init__(
         self,
@@ -148,6 +168,8 @@ class FileIngestOperator(IngestOperatorBase):
     def fmt(self) -> Any:
         from dataframe_pipeline.ingest.files.format import FileFormat
 
+        if self.file_format is not None and not isinstance(self.file_format, dict):
+            raise ConfigurationError("file_format", self.file_format, "must be a mapping of FileFormat fields")
         try:
             fmt = FileFormat(**{"batch_rows": self.rows_per_batch, **(self.file_format or {})})
         except TypeError as err:
@@ -159,85 +181,52 @@ class FileIngestOperator(IngestOperatorBase):
         super().validate_config()
         if not self.source or not isinstance(self.source, str):
             raise ConfigurationError("source", self.source, "must be a file path, glob or URI")
+        if not isinstance(self.incremental, bool):
+            raise ConfigurationError("incremental", self.incremental, "must be True or False")
         if self.on_nothing_new not in ("skip", "succeed"):
             raise ConfigurationError("on_nothing_new", self.on_nothing_new, "must be 'skip' or 'succeed'")
         self.fmt()
 
-    def manifest(self, context: Context) -> Any:
-        from dataframe_pipeline.ingest.files.locations import FileManifest
-
-        path = ObjectStoragePath(self.storage_root or settings.storage_root())
-        path = path / self.dag_id / "_state" / f"files-{self.task_id}.json"
-        return FileManifest(path.fs, path.path)
-
-    def plan(self, context: Context, files: list[SourceFile]) -> tuple[list[SourceFile], Any]:
-        """The files to read in this partition (all, or the new ones when incremental)."""
-        if not self.incremental:
-            return files, None
-        from dataframe_pipeline.ingest.files.locations import file_info
-
-        infos = {str(f): file_info(f.fs, f.path) for f in files}
-        manifest = self.manifest(context)
-        dag_run = context["dag_run"]
-        partition = settings.partition_key(dag_run.logical_date, dag_run.run_id)
-        take, skip = manifest.plan([i for i in infos.values()], partition)
-        self.log.info("incremental: %d new or re-read file(s), %d ingested before", len(take), len(skip))
-        wanted = {i.path for i in take}
-        return [f for f in files if f.path in wanted], (manifest, take, partition)
-
-    def run_step(self, context: Context) -> dict[str, Any]:
-        from dataframe_pipeline.ingest.base import IngestTally
+    def runner(self, context: Context) -> StepRunner:
+        from dataframe_pipeline.core.runner import SourceInput, SourcePart
 
         fmt = self.fmt()
         listed = list_source_files(self.source)
         if not listed:
             raise SourceNotFoundError(f"source={self.source!r}: no file")
-        files, plan = self.plan(context, listed)
-        if plan is not None and not files and self.on_nothing_new == "skip":
-            raise AirflowSkipException(f"no new file for {self.source!r}: all {len(listed)} ingested before")
-        tally = IngestTally()
-        with self.open_output(context) as out, self.open_quarantine(context) as quarantine:
-            for file in files:
-                self._ingest_file(file, fmt, out, quarantine, tally)
-            tally.finish(out, self._declared_columns(fmt))
-            output_ref = out.commit({"step": self.step, "files": [str(f) for f in files]})
-            quarantine_ref = quarantine.commit()
-        if plan is not None:
-            manifest, take, partition = plan
-            manifest.record(take, partition)
-        for item in tally.unreadable:
-            self.log.warning("quarantined whole file %s: %s", item["file"], item["reason"])
-        return self.report(
-            tally.accounting(), output_ref, quarantine_ref,
-            files=len(files), files_skipped=len(listed) - len(files), files_quarantined=tally.unreadable,
-        )  # fmt: skip
+        files, record = self._plan(context, listed)
+        parts = [SourcePart(str(f), lambda f=f: self._read(f, fmt), whole_file_rule, f.fs.size(f.path)) for f in files]
+        details = {"files": len(files), "files_skipped": len(listed) - len(files)}
+        source = SourceInput(parts, columns=self._declared_columns(fmt), details=lambda: details)
+        meta = {"files": [str(f) for f in files]}
+        return self.step_runner(context, source, meta=meta, after_commit=record)
 
-    def _ingest_file(
-        self, file: SourceFile, fmt: Any, out: DatasetWriter, quarantine: QuarantineWriter, tally: Any
-    ) -> None:
-        """Stream one file; on a whole-file error, undo what it wrote and quarantine it whole."""
+    def _plan(self, context: Context, files: list[SourceFile]) -> tuple[list[SourceFile], Any]:
+        """The files of this partition (all, or the new ones when incremental) and what records them."""
+        if not self.incremental:
+            return files, None
+        from dataframe_pipeline.ingest.files.locations import FileManifest, file_info
+
+        path = self.state_path(f"files-{self.task_id}.json")
+        manifest = FileManifest(path.fs, path.path)
+        partition = run_partition(context).path
+        take, skip = manifest.plan([file_info(f.fs, f.path) for f in files], partition)
+        self.log.info("incremental: %d new or re-read file(s), %d ingested before", len(take), len(skip))
+        if not take and self.on_nothing_new == "skip":
+            raise NothingToIngestError(f"no new file for {self.source!r}: all {len(files)} ingested before")
+        wanted = {i.path for i in take}
+
+        def record() -> dict[str, Any]:
+            manifest.record(take, partition)
+            return {}
+
+        return [f for f in files if f.path in wanted], record
+
+    def _read(self, file: SourceFile, fmt: Any) -> Iterator[Any]:
         from dataframe_pipeline.ingest.files.format import read_source
 
-        source = str(file)
-        started = time.monotonic()
-        marks = (out.begin_group(), quarantine.writer.begin_group())
-        file_tally = tally.for_file()
-        try:
-            with file.fs.open(file.path, "rb") as fh:
-                for batch in self.shaped(read_source(fh, source, fmt)):
-                    file_tally.add(batch, out, quarantine)
-        except DataContractError as err:  # empty, undecodable, malformed as a whole, wrong columns
-            out.rollback_group(marks[0])
-            quarantine.writer.rollback_group(marks[1])
-            quarantine.write_source(WHOLE_FILE_RULES.get(type(err).__name__, "malformed_file"), str(err), source)
-            tally.unreadable.append({"file": source, "reason": str(err)})
-            return
-        tally.merge(file_tally)
-        self.log.info(
-            "read %s: %d bytes, %d records in %.2fs (%d rows kept, %d quarantined)",
-            source, file.fs.size(file.path), file_tally.rows_in, time.monotonic() - started,
-            file_tally.rows_out, file_tally.rows_quarantined,
-        )  # fmt: skip
+        with file.fs.open(file.path, "rb") as fh:
+            yield from self.shaped(read_source(fh, str(file), fmt))
 
     @staticmethod
     def _declared_columns(fmt: Any) -> dict[str, Any] | None:
@@ -249,34 +238,32 @@ class FileIngestOperator(IngestOperatorBase):
         return {c: types.get(c, pa.string()) for c in fmt.columns}
 
 
-class _SourceIngestOperator(IngestOperatorBase):
-    """Shared run of the connectors that yield :class:`~dataframe_pipeline.ingest.base.SourceBatch`."""
-
-    def write_source(self, context: Context, batches: Any, meta: dict[str, Any]) -> tuple[Any, Any, Any]:
-        from dataframe_pipeline.ingest.base import write_batches
-
-        with self.open_output(context) as out, self.open_quarantine(context) as quarantine:
-            accounting = write_batches(self.shaped(batches), out, quarantine)
-            return accounting, out.commit({"step": self.step, **meta}), quarantine.commit()
-
-
-class HttpIngestOperator(_SourceIngestOperator):
+class HttpIngestOperator(IngestOperatorBase):
     """Ingest the records of a paginated JSON API reached through an Airflow HTTP connection.
 
     Authentication, headers and the rate limit come from the connection (see
     :mod:`dataframe_pipeline.ingest.connections`); secrets never reach the logs. 429 and 5xx are
     retried with backoff inside the task; other 4xx fail the task without retry.
 
-    :param http_conn_id: the HTTP connection.
+    :param http_conn_id: the HTTP connection. (templated)
     :param endpoint: path under the connection's base URL. (templated)
     :param query_params: query parameters of the first request. (templated)
-    :param pagination: ``{"type": "cursor" | "page_number" | "offset" | "link_header" | "next_url", ...}``
-    :param records_path: where the records are in the JSON body (``"data.items"``); None: the body.
-    :param flatten_sep: separator of flattened nested fields.
-    :param max_pages: stop after this many pages (reported).
+    :param pagination: ``{"type": "cursor" | "page_number" | "offset" | "link_header" | "next_url", ...}``. (templated)
+    :param records_path: where the records are in the JSON body (``"data.items"``); None: the body. (templated)
+    :param flatten_sep: separator of flattened nested fields. (templated)
+    :param max_pages: stop after this many pages (reported). (templated)
     """
 
-    template_fields: Sequence[str] = ("endpoint", "query_params", "shaping", "storage_root")
+    template_fields: Sequence[str] = (
+        *IngestOperatorBase.template_fields,
+        "http_conn_id",
+        "endpoint",
+        "query_params",
+        "pagination",
+        "records_path",
+        "flatten_sep",
+        "max_pages",
+    )
 
     def __init__(
         self,
@@ -300,20 +287,20 @@ class HttpIngestOperator(_SourceIngestOperator):
         self.max_pages = max_pages
 
     def validate_config(self) -> None:
-        super().validate_config()
         from dataframe_pipeline.ingest.connections import pagination
 
+        super().validate_config()
+        if not isinstance(self.http_conn_id, str) or not self.http_conn_id:
+            raise ConfigurationError("http_conn_id", self.http_conn_id, "must be a connection id")
         pagination(self.pagination)
 
-    def run_step(self, context: Context) -> dict[str, Any]:
-        from airflow.sdk import BaseHook
-
-        from dataframe_pipeline.exceptions import HttpSourceError
+    def runner(self, context: Context) -> StepRunner:
+        from dataframe_pipeline.core.runner import SourceInput
         from dataframe_pipeline.ingest.connections import http_source
         from dataframe_pipeline.ingest.http.reader import HttpReader
 
         source = http_source(
-            BaseHook.get_connection(self.http_conn_id),
+            self.http_conn_id,
             endpoint=self.endpoint,
             params=self.query_params,
             pagination=self.pagination,
@@ -323,20 +310,30 @@ class HttpIngestOperator(_SourceIngestOperator):
             batch_rows=self.rows_per_batch,
         )
         reader = HttpReader(source)
-        try:
-            accounting, output, quarantine = self.write_source(context, reader.batches(), {"source": self.endpoint})
-        except HttpSourceError as err:
-            if not err.retryable:
-                raise AirflowFailException(str(err)) from err
-            raise
-        stats = reader.stats.as_dict()
-        self.log.info("read %s: %s", self.endpoint or "/", stats)
-        if stats.get("hit_max_pages"):
-            self.log.warning("stopped at max_pages=%d: the API has more pages", self.max_pages)
-        return self.report(accounting, output, quarantine, http=stats)
+        part = self._part(source.url(), reader)
+        inputs = SourceInput([part], details=lambda: {"http": reader.stats.as_dict()})
+        return self.step_runner(context, inputs, meta={"source": self.endpoint})
+
+    def _part(self, name: str, reader: Any) -> SourcePart:
+        from dataframe_pipeline.core.runner import SourcePart
+        from dataframe_pipeline.exceptions import HttpSourceError
+
+        def batches() -> Iterator[Any]:
+            try:
+                yield from self.shaped(reader.batches())
+            except HttpSourceError as err:
+                if not err.retryable:
+                    raise AirflowFailException(str(err)) from err
+                raise
+            stats = reader.stats.as_dict()
+            self.log.info("read %s: %s", self.endpoint or "/", stats)
+            if stats.get("hit_max_pages"):
+                self.log.warning("stopped at max_pages=%d: the API has more pages", self.max_pages)
+
+        return SourcePart(name, batches)
 
 
-class SqlIngestOperator(_SourceIngestOperator):
+class SqlIngestOperator(IngestOperatorBase):
     """Stream a table or a parameterised query of any SQLAlchemy database behind an Airflow connection.
 
     Values reach the database as bound parameters only, identifiers are checked against the
@@ -345,20 +342,35 @@ class SqlIngestOperator(_SourceIngestOperator):
 
     Incremental modes (``incremental``):
 
-    - ``{"mode": "interval", "column": "time_hour"}``: ``column`` in the run's data interval
-      (``start``/``end`` may be given, templated); a backfill reloads exactly its interval.
+    - ``{"mode": "interval", "column": "time_hour"}``: ``column`` in the run's partition, the same
+      interval however the run was started (``start``/``end`` may be given, templated); a backfill
+      reloads exactly its partitions.
     - ``{"mode": "watermark", "column": "id"}``: rows with ``column`` above the high-water mark; the
       new mark is returned as ``watermark`` and saved only by :class:`CommitWatermarkOperator` placed
       after the store step, so a failed run re-reads instead of skipping.
 
     :param conn_id: a postgres, mysql or sqlite connection (see :mod:`~dataframe_pipeline.ingest.connections`).
-    :param table: table to read (with ``schema`` and ``columns``); or ``query`` with ``query_params``.
+        (templated)
+    :param table: table to read (with ``schema`` and ``columns``); or ``query`` with ``query_params``. (templated)
+    :param schema: the table's schema (database on MySQL). (templated)
+    :param columns: table columns to read, in this order; all when None. (templated)
     :param query: a SELECT with ``:name`` placeholders. (templated)
     :param query_params: values of the placeholders. (templated)
+    :param order_by: columns ordering the read; the resume key when unique. (templated)
     :param incremental: see above. (templated)
     """
 
-    template_fields: Sequence[str] = ("query", "query_params", "incremental", "shaping", "storage_root")
+    template_fields: Sequence[str] = (
+        *IngestOperatorBase.template_fields,
+        "conn_id",
+        "table",
+        "schema",
+        "columns",
+        "query",
+        "query_params",
+        "order_by",
+        "incremental",
+    )
 
     def __init__(
         self,
@@ -385,17 +397,20 @@ class SqlIngestOperator(_SourceIngestOperator):
 
     def validate_config(self) -> None:
         super().validate_config()
+        if not isinstance(self.conn_id, str) or not self.conn_id:
+            raise ConfigurationError("conn_id", self.conn_id, "must be a connection id")
         if (self.table is None) == (self.query is None):
             raise ConfigurationError("table", self.table, "give exactly one of table and query")
+        if self.incremental is not None and not isinstance(self.incremental, dict):
+            raise ConfigurationError("incremental", self.incremental, "must be a mapping with mode and column")
         mode = (self.incremental or {}).get("mode")
         if self.incremental is not None and mode not in ("interval", "watermark"):
             raise ConfigurationError("incremental.mode", mode, "must be 'interval' or 'watermark'")
 
-    def watermark_store(self, context: Context) -> Any:
+    def _watermarks(self) -> tuple[Any, str]:
         from dataframe_pipeline.ingest.sql.watermark import WatermarkStore
 
-        root = ObjectStoragePath(self.storage_root or settings.storage_root())
-        path = root / self.dag_id / "_state" / f"watermark-{self.task_id}.json"
+        path = self.state_path(f"watermark-{self.task_id}.json")
         return WatermarkStore(path.fs, path.path), str(path)
 
     def _incremental(self, context: Context) -> Any:
@@ -405,27 +420,25 @@ class SqlIngestOperator(_SourceIngestOperator):
             return None
         spec = dict(self.incremental)
         if spec["mode"] == "interval":
-            spec.setdefault("start", context.get("data_interval_start"))
-            spec.setdefault("end", context.get("data_interval_end"))
+            partition = run_partition(context)
+            spec.setdefault("start", partition.start)
+            spec.setdefault("end", partition.end)
         else:
-            store, _ = self.watermark_store(context)
-            spec["after"] = store.get(self.task_id)
+            spec["after"] = self._watermarks()[0].get(self.task_id)
         try:
             return Incremental(**spec)
         except TypeError as err:
             raise ConfigurationError("incremental", self.incremental, str(err)) from err
 
-    def run_step(self, context: Context) -> dict[str, Any]:
-        from airflow.sdk import BaseHook
-
-        from dataframe_pipeline.ingest.connections import sqlalchemy_url
+    def runner(self, context: Context) -> StepRunner:
+        from dataframe_pipeline.core.runner import SourceInput, SourcePart
+        from dataframe_pipeline.ingest.connections import sql_url
         from dataframe_pipeline.ingest.sql.reader import SqlReader
         from dataframe_pipeline.ingest.sql.source import SqlSource
-        from dataframe_pipeline.ingest.sql.watermark import encode_watermark
 
         incremental = self._incremental(context)
         source = SqlSource(
-            url=sqlalchemy_url(BaseHook.get_connection(self.conn_id)),
+            url=sql_url(self.conn_id),
             table=self.table,
             schema=self.schema,
             columns=self.columns,
@@ -436,27 +449,35 @@ class SqlIngestOperator(_SourceIngestOperator):
             batch_rows=self.rows_per_batch,
         )
         source.validate()
-        with SqlReader(source) as reader:
-            reader.check()
-            accounting, output, quarantine = self.write_source(
-                context, reader.batches(), {"source": source.source_name}
-            )
-            stats = reader.stats
-        self.log.info(
-            "read %s: %d rows in %.1fs (%d retries)", source.source_name, stats.rows, stats.seconds, stats.retries
-        )
-        extra: dict[str, Any] = {"sql": {"source": source.source_name, "rows": stats.rows, "retries": stats.retries}}
+        reader = SqlReader(source)
+        reader.check()
+
+        def batches() -> Iterator[Any]:
+            with reader:
+                yield from self.shaped(reader.batches())
+
+        inputs = SourceInput([SourcePart(source.source_name, batches)], details=lambda: self._details(reader))
+        return self.step_runner(context, inputs, meta={"source": source.source_name})
+
+    def _details(self, reader: Any) -> dict[str, Any]:
+        from dataframe_pipeline.ingest.sql.watermark import encode_watermark
+
+        stats, incremental = reader.stats, reader.source.incremental
+        self.log.info("read %s: %d rows in %.1fs (%d retries)", reader.source.source_name, stats.rows, stats.seconds,
+                      stats.retries)  # fmt: skip
+        details: dict[str, Any] = {
+            "sql": {"source": reader.source.source_name, "rows": stats.rows, "retries": stats.retries}
+        }
         if incremental is not None and incremental.mode == "watermark":
             value = stats.max_value if stats.max_value is not None else incremental.after
-            _, uri = self.watermark_store(context)
-            extra["watermark"] = {
-                "store": uri,
+            details["watermark"] = {
+                "store": self._watermarks()[1],
                 "key": self.task_id,
                 "previous": encode_watermark(incremental.after) if incremental.after is not None else None,
                 "value": encode_watermark(value) if value is not None else None,
             }
-            self.log.info("watermark candidate %s (committed after the store step)", extra["watermark"]["value"])
-        return self.report(accounting, output, quarantine, **extra)
+            self.log.info("watermark candidate %s (committed after the store step)", details["watermark"]["value"])
+        return details
 
 
 class CommitWatermarkOperator(BaseOperator):
@@ -481,7 +502,7 @@ class CommitWatermarkOperator(BaseOperator):
         if mark["value"] is None:
             self.log.info("no row read yet: nothing to commit")
             return None
-        path = ObjectStoragePath(mark["store"])
-        WatermarkStore(path.fs, path.path).set(mark["key"], decode_watermark(mark["value"]))
+        store = location(ObjectStoragePath(mark["store"]))
+        WatermarkStore(store.fs, store.path).set(mark["key"], decode_watermark(mark["value"]))
         self.log.info("committed watermark %s=%s to %s", mark["key"], mark["value"], mark["store"])
         return mark["value"]

@@ -60,8 +60,6 @@ class ClassBalancer(_KeyedAssigner):
     :param weight_column: name of the weight column added by ``"oversample"``.
     """
 
-    rule_name = "balance"
-
     def __init__(
         self,
         target: str,

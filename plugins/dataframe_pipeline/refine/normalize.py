@@ -8,7 +8,7 @@ quarantined with the reason ``"normalize: null in <cols>"`` (the same rule as PC
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -37,8 +37,6 @@ class RowNormalizer(SuffixedOutput, BatchTransformer):
         absolute value).
     :param suffix: write ``<column><suffix>`` instead of replacing the columns.
     """
-
-    rule_name: ClassVar[str] = "normalize"
 
     def __init__(self, columns: list[str], norm: str = "l2", suffix: str | None = None) -> None:
         self.columns = columns

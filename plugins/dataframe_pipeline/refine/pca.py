@@ -198,7 +198,6 @@ class PCAProjection(ComponentOutputs, BatchTransformer):
     """
 
     stateful = True
-    rule_name = "pca"
 
     def __init__(  # noqa: PLR0917 -- scikit-learn style: every parameter may be given by position
         self,

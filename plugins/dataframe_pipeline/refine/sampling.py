@@ -220,8 +220,6 @@ class StratifiedSplit(_KeyedAssigner):
     :param column: name of the new column.
     """
 
-    rule_name = "split"
-
     def __init__(
         self,
         fractions: dict[str, float],
@@ -285,8 +283,6 @@ class Sample(_KeyedAssigner):
     :param random_state: seed of the choice.
     """
 
-    rule_name = "sample"
-
     def __init__(self, fraction: float, stratify_by: str | None = None, random_state: int = 0) -> None:
         self.fraction = fraction
         self.stratify_by = stratify_by
@@ -324,8 +320,6 @@ class SystematicSample(BatchTransformer):
     :param step: keep one row in ``step`` (1 keeps every row from ``start`` on).
     :param start: position of the first kept row.
     """
-
-    rule_name = "systematic_sample"
 
     def __init__(self, step: int, start: int = 0) -> None:
         self.step = step

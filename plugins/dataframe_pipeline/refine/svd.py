@@ -59,7 +59,6 @@ class TruncatedSVDProjection(ComponentOutputs, BatchTransformer):
     """
 
     stateful = True
-    rule_name = "svd"
 
     def __init__(
         self,

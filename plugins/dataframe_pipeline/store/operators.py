@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import ObjectStoragePath
 
 from dataframe_pipeline.core import settings
-from dataframe_pipeline.core.operators import DataFrameStepOperator
+from dataframe_pipeline.core.operators import StepOperator, location, run_partition
 from dataframe_pipeline.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
@@ -15,23 +15,22 @@ if TYPE_CHECKING:
 
     from airflow.sdk import Context
 
+    from dataframe_pipeline.core.runner import StepRunner
 
-class ParquetStoreOperator(DataFrameStepOperator):
-    """Publish the validated dataset as one date partition of a curated Parquet dataset.
 
-    Re-running the same date replaces that partition (never appends duplicates).
+class ParquetStoreOperator(StepOperator):
+    """Publish the validated dataset as the run's partition of a curated Parquet dataset.
 
-    :param dataset_name: directory of the curated dataset under ``curated_root``.
-    :param partition_date: value of the ``date=`` partition, e.g. ``"{{ ds }}"``. (templated)
-    :param subpartition_by: column whose values become sub-directories (``split=train``), or None.
+    The partition is the run's (``date=2026-10-09``; ``date=2026-11-01/hour=03`` for an hourly DAG), the
+    same however the run was started, so a re-run of a partition replaces exactly that partition and
+    never removes rows another run published (never appends duplicates either).
+
+    :param dataset_name: directory of the curated dataset under ``curated_root``. (templated)
+    :param subpartition_by: column whose values become sub-directories (``split=train``), or None. (templated)
     :param curated_root: defaults to ``DATAFRAME_PIPELINE_CURATED_ROOT``. (templated)
     """
 
-    template_fields: Sequence[str] = (
-        *DataFrameStepOperator.template_fields,
-        "partition_date",
-        "curated_root",
-    )
+    template_fields: Sequence[str] = (*StepOperator.template_fields, "dataset_name", "subpartition_by", "curated_root")
     step = "store"
     ui_color = "#dfe7fd"
 
@@ -39,52 +38,32 @@ class ParquetStoreOperator(DataFrameStepOperator):
         self,
         *,
         dataset_name: str,
-        partition_date: str = "{{ ds }}",
         subpartition_by: str | None = None,
         curated_root: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.dataset_name = dataset_name
-        self.partition_date = partition_date
         self.subpartition_by = subpartition_by
         self.curated_root = curated_root
 
     def validate_config(self) -> None:
         super().validate_config()
-        if not self.dataset_name or "/" in self.dataset_name or self.dataset_name.startswith("."):
-            raise ConfigurationError("dataset_name", self.dataset_name, "must be a plain directory name")
+        name = self.dataset_name
+        if not isinstance(name, str) or not name or "/" in name or name.startswith("."):
+            raise ConfigurationError("dataset_name", name, "must be a plain directory name")
+        if self.subpartition_by is not None and (not isinstance(self.subpartition_by, str) or not self.subpartition_by):
+            raise ConfigurationError("subpartition_by", self.subpartition_by, "must be a column name or None")
 
-    def run_step(self, context: Context) -> dict[str, Any]:
-        from dataframe_pipeline.core.batch import RowAccounting
-        from dataframe_pipeline.store.partitioned import PartitionedParquetWriter
+    def runner(self, context: Context) -> StepRunner:
+        from dataframe_pipeline.core.runner import DatasetInput
+        from dataframe_pipeline.store.partitioned import PartitionPublisher
 
-        if not self.partition_date:
-            raise ConfigurationError("partition_date", self.partition_date, "is empty for this run")
-        reader = self.open_input()
-        target = ObjectStoragePath(self.curated_root or settings.curated_root()) / self.dataset_name
-        writer = PartitionedParquetWriter(
-            fs=target.fs,
-            dataset_path=target.path,
-            partition={"date": str(self.partition_date)[:10]},
-            subpartition_by=self.subpartition_by,
-        )
-        try:
-            for batch in reader.iter_batches(self.rows_per_batch):
-                writer.write(batch)
-            manifest = writer.commit({"source": reader.ref.as_dict(), "run_id": context["run_id"]})
-        except BaseException:
-            writer.abort()
-            raise
-        curated_uri = str(target / writer.partition_dir)
-        accounting = RowAccounting(reader.rows, manifest["rows"], 0, {})
-        self.log.info("row accounting [%s]: %s", self.step, accounting.summary())
-        self.log.info("published %d rows to %s", manifest["rows"], curated_uri)
-        return {
-            "step": self.step,
-            "curated_uri": curated_uri,
-            "rows": manifest["rows"],
-            "fingerprint": manifest["fingerprint"],
-            "files": [f["path"] for f in manifest["files"]],
-            "accounting": accounting.as_dict(),
-        }
+        source = DatasetInput(self.input_location())
+        target = location(ObjectStoragePath(self.curated_root or settings.curated_root()) / self.dataset_name)
+        partition = run_partition(context).values
+
+        def publisher(_: Any) -> PartitionPublisher:
+            return PartitionPublisher(target, partition, self.subpartition_by, source.ref)
+
+        return self.step_runner(context, source, sink=publisher, meta={"run_id": context["run_id"]})

@@ -24,12 +24,24 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dataframe_pipeline.core.dataset import MANIFEST, HashingFile, is_local, schema_to_columns, to_arrow, write_atomic
+from dataframe_pipeline.core.dataset import (
+    MANIFEST,
+    DatasetRef,
+    HashingFile,
+    is_local,
+    schema_to_columns,
+    to_arrow,
+    write_atomic,
+)
 from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     import pandas as pd
     from fsspec import AbstractFileSystem
+
+    from dataframe_pipeline.core.dataset import Location
 
 log = logging.getLogger(__name__)
 
@@ -173,3 +185,54 @@ class PartitionedParquetWriter:
             part.sink.close()
         if self.fs.exists(self.staging_path):
             self.fs.rm(self.staging_path, recursive=True)
+
+
+class PartitionPublisher:
+    """The store step's output: the rows of a run published as one partition of a curated dataset
+    (a :class:`~dataframe_pipeline.core.runner.Sink`).
+
+    :param target: the curated dataset (``<curated root>/<dataset>``).
+    :param partition: the run's partition fields, e.g. ``{"date": "2026-11-01", "hour": "03"}``.
+    :param subpartition_by: a column whose values become sub-directories (``split=train``), or None.
+    :param source: the reference of the dataset published (recorded in the partition's manifest).
+    """
+
+    def __init__(
+        self, target: Location, partition: dict[str, str], subpartition_by: str | None, source: DatasetRef
+    ) -> None:
+        self.target = target
+        self.source = source
+        self.writer = PartitionedParquetWriter(
+            fs=target.fs, dataset_path=target.path, partition=partition, subpartition_by=subpartition_by
+        )
+        self._manifest: dict[str, Any] | None = None
+
+    @property
+    def uri(self) -> str:
+        return (self.target / self.writer.partition_dir).uri
+
+    def write(self, batch: pd.DataFrame) -> None:
+        self.writer.write(batch)
+
+    def commit(self, meta: Mapping[str, Any]) -> DatasetRef:
+        self._manifest = self.writer.commit({**meta, "source": self.source.as_dict()})
+        log.info("published %d rows to %s", self._manifest["rows"], self.uri)
+        return DatasetRef(
+            uri=self.uri,
+            rows=self._manifest["rows"],
+            columns=self._manifest["columns"],
+            fingerprint=self._manifest["fingerprint"],
+            meta={"partition": self._manifest["partition"]},
+        )
+
+    def details(self) -> Mapping[str, Any]:
+        manifest = self._manifest or {}
+        return {
+            "curated_uri": self.uri,
+            "rows": manifest.get("rows", 0),
+            "fingerprint": manifest.get("fingerprint"),
+            "files": [f["path"] for f in manifest.get("files", [])],
+        }
+
+    def abort(self) -> None:
+        self.writer.abort()

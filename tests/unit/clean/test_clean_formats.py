@@ -75,7 +75,7 @@ def test_convert_units_with_unit_column(weights: pd.DataFrame) -> None:
     expected = pd.DataFrame({"w": [0.5, 2.0, np.nan], "unit": ["kg", "kg", "kg"]}, index=[10, 11, 13])
     pd.testing.assert_frame_equal(result.data, expected.astype({"unit": weights["unit"].dtype}))
     assert result.rejected.index.tolist() == [12, 14]
-    assert result.rejected["_rule"].tolist() == ["unit", "unit"]
+    assert result.rejected["_rule"].tolist() == ["convert_units", "convert_units"]
     assert result.rejected["_reason"].tolist() == [
         "unit='lb' is not a known unit ['g', 'kg']",
         "unit is missing",

@@ -190,7 +190,7 @@ def test_quarantine_rejects_a_row_once_with_joined_reasons(raw: pd.DataFrame) ->
     )
     pd.testing.assert_frame_equal(result.data, expected)
     rejected = raw.loc[[52, 53, 54]].assign(
-        _rule="type_coercion",
+        _rule="coerce_types",
         _reason=[
             "id: cannot parse 'x' as int; paid: cannot parse 'maybe' as bool",
             "price: cannot parse 'abc' as float",

@@ -23,7 +23,7 @@ def run(transformer: ExactDuplicates, frame: pd.DataFrame, size: int) -> pd.Data
         result = transformer.transform(batch)
         assert len(batch) == len(result.data) + result.n_rejected + result.n_dropped
         assert result.n_rejected == 0
-        assert set(result.dropped) <= {"exact_duplicate"}
+        assert set(result.dropped) <= {"exact_duplicates"}
         kept.append(result.data)
     return pd.concat(kept)
 
@@ -49,7 +49,7 @@ def test_keep_first_drops_later_copies_ignoring_provenance(orders: pd.DataFrame)
     assert dedup.n_duplicates_ == 2
     result = dedup.transform(orders)
     pd.testing.assert_frame_equal(result.data, orders.loc[[100, 101, 103, 105]])
-    assert result.dropped == Counter({"exact_duplicate": 2})
+    assert result.dropped == Counter({"exact_duplicates": 2})
     assert result.rejected.empty
 
 
@@ -125,7 +125,7 @@ def test_constant_frame_keeps_one_row() -> None:
     frame = pd.DataFrame({"a": [5] * 4, "_source_line": [1, 2, 3, 4]})
     result = ExactDuplicates().fit(frame).transform(frame)
     pd.testing.assert_frame_equal(result.data, frame.iloc[:1])
-    assert result.dropped == Counter({"exact_duplicate": 3})
+    assert result.dropped == Counter({"exact_duplicates": 3})
 
 
 def test_refit_starts_from_scratch(orders: pd.DataFrame) -> None:
@@ -189,7 +189,7 @@ def test_streaming_keep_first_through_the_engine_is_one_pass(orders: pd.DataFram
     accounting = run_chain([ExactDuplicates()], source, out.append, lambda r: None)
     assert passes == [None]
     pd.testing.assert_frame_equal(pd.concat(out), orders.loc[[100, 101, 103, 105]])
-    assert accounting.dropped_by_rule == {"exact_duplicate": 2}
+    assert accounting.dropped_by_rule == {"exact_duplicates": 2}
 
 
 def test_only_provenance_columns_is_a_contract_error() -> None:
@@ -266,7 +266,7 @@ def test_keep_latest_by_hand(versions: pd.DataFrame) -> None:
     assert rule.duplicate_positions_.dtype == np.int64
     result = rule.transform(versions)
     pd.testing.assert_frame_equal(result.data, versions.loc[[101, 103, 104]])
-    assert result.dropped == Counter({"duplicate_key": 4})
+    assert result.dropped == Counter({"key_duplicates": 4})
 
 
 def test_keep_first_and_two_keys(versions: pd.DataFrame) -> None:

@@ -178,7 +178,7 @@ def test_mean_on_text_is_a_contract_error(people: pd.DataFrame) -> None:
 def test_drop_counts_under_the_column_rule(people: pd.DataFrame) -> None:
     result = MissingValues({"age": "drop"}).transform(people)
     pd.testing.assert_frame_equal(result.data, people.loc[[10, 12, 14]])
-    assert result.dropped == Counter({"missing:age": 2})
+    assert result.dropped == Counter({"missing_values:age": 2})
     assert_balanced(people, result)
 
 
@@ -186,7 +186,7 @@ def test_quarantine_one_row_once_with_joined_reasons() -> None:
     frame = pd.DataFrame({"a": [1.0, np.nan, np.nan], "b": pd.array(["x", None, "y"], dtype="str")})
     result = MissingValues({"a": "quarantine", "b": "quarantine"}).transform(frame)
     pd.testing.assert_frame_equal(result.data, frame.iloc[:1])
-    expected = frame.iloc[1:].assign(_rule="missing", _reason=["a is missing; b is missing", "a is missing"])
+    expected = frame.iloc[1:].assign(_rule="missing_values", _reason=["a is missing; b is missing", "a is missing"])
     pd.testing.assert_frame_equal(result.rejected, expected)
     assert_balanced(frame, result)
 
@@ -197,7 +197,7 @@ def test_quarantine_comes_before_drop_and_first_drop_rule_counts() -> None:
     )
     result = MissingValues({"q": "quarantine", "d1": "drop", "d2": "drop"}).transform(frame)
     assert result.rejected.index.tolist() == [0]
-    assert result.dropped == Counter({"missing:d1": 1, "missing:d2": 1})
+    assert result.dropped == Counter({"missing_values:d1": 1, "missing_values:d2": 1})
     pd.testing.assert_frame_equal(result.data, frame.iloc[3:])
     assert_balanced(frame, result)
 
@@ -221,7 +221,7 @@ def test_default_applies_to_other_columns_but_not_provenance() -> None:
     )
     result = MissingValues({"age": "keep"}, default="drop").transform(frame)
     # Row 1 is null in score and city: it counts under score, the first of them in column order.
-    assert result.dropped == Counter({"missing:score": 2, "missing:city": 1})
+    assert result.dropped == Counter({"missing_values:score": 2, "missing_values:city": 1})
     pd.testing.assert_frame_equal(result.data, frame.iloc[:1])
 
 

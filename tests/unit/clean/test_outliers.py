@@ -54,7 +54,7 @@ def test_quarantine_with_reasons(sales: pd.DataFrame) -> None:
     result = detector.transform(sales)
     pd.testing.assert_frame_equal(result.data, sales.loc[[20, 21, 22, 24, 26]])
     expected = sales.loc[[23, 25]].assign(
-        _rule="iqr_outlier",
+        _rule="iqr_outliers",
         _reason=[
             "amount=100.0 outside [-1, 7] (1.5 x IQR)",
             "amount=-50.0 outside [-1, 7] (1.5 x IQR); qty=50 outside [6.5, 18.5] (1.5 x IQR)",
@@ -83,7 +83,7 @@ def test_drop_counts_under_the_first_column(sales: pd.DataFrame) -> None:
     # row 21 is outside in qty only; row 25 in both columns counts under amount
     both = sales.assign(qty=pd.array([10, 40, 12, None, 14, 50, None], dtype="Int64"))
     result = IQROutliers(["amount", "qty"], action="drop").fit(sales).transform(both)
-    assert result.dropped == Counter({"iqr_outlier:amount": 2, "iqr_outlier:qty": 1})
+    assert result.dropped == Counter({"iqr_outliers:amount": 2, "iqr_outliers:qty": 1})
     pd.testing.assert_frame_equal(result.data, both.loc[[20, 22, 24, 26]])
     assert result.rejected.empty
 
@@ -268,14 +268,14 @@ def test_moments_match_numpy_for_any_split() -> None:
 def test_zscore_quarantine_with_reasons(scores: pd.DataFrame) -> None:
     result = ZScoreOutliers(["v"], threshold=1).fit(scores).transform(scores)
     assert result.rejected.index.tolist() == [10, 18]
-    assert result.rejected["_rule"].unique().tolist() == ["zscore_outlier"]
+    assert result.rejected["_rule"].unique().tolist() == ["zscore_outliers"]
     assert result.rejected["_reason"].tolist() == ["v=2.0 outside [3, 7] (|z| > 1)", "v=9.0 outside [3, 7] (|z| > 1)"]
     pd.testing.assert_frame_equal(result.data, scores.drop(index=[10, 18]))
 
 
 def test_drop_cap_flag(scores: pd.DataFrame) -> None:
     dropped = ZScoreOutliers(["v"], threshold=1, action="drop").fit(scores).transform(scores)
-    assert dropped.dropped == Counter({"zscore_outlier:v": 2})
+    assert dropped.dropped == Counter({"zscore_outliers:v": 2})
     capped = ZScoreOutliers(["v"], threshold=1, action="cap").fit(scores).transform(scores).data
     assert capped["v"].tolist()[:3] == [3.0, 4.0, 4.0]
     assert capped["v"].iloc[-1] == 7.0

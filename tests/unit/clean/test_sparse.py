@@ -58,7 +58,7 @@ def test_drop_sparse_rows_count_and_fraction(sparse: pd.DataFrame) -> None:
     # nulls per row in a, b, c: 2, 3, 2, 1
     count = DropSparseRows(1).transform(sparse)
     assert count.data.index.tolist() == [13]
-    assert count.dropped == Counter({"sparse_row": 3})
+    assert count.dropped == Counter({"drop_sparse_rows": 3})
     fraction = DropSparseRows(0.7).transform(sparse)  # more than 2.1 of 3 -> row 11
     assert fraction.data.index.tolist() == [10, 12, 13]
     assert DropSparseRows(0, columns=["a"]).transform(sparse).data.index.tolist() == [10, 12, 13]

@@ -8,7 +8,6 @@ import pytest
 from dataframe_pipeline.core.batch import BatchResult, RowAccounting, drop_rows, split_rows
 from dataframe_pipeline.core.engine import run_chain
 from dataframe_pipeline.core.quarantine import quarantine_table
-from dataframe_pipeline.core.settings import partition_key
 from dataframe_pipeline.core.transform import BatchTransformer
 
 
@@ -110,14 +109,6 @@ def test_quarantine_table_keeps_origin_and_values() -> None:
     )
     assert '"a": null' in table[1]["record"] and '"when": null' in table[1]["record"]
     assert {r["step"] for r in table} == {"clean"}
-
-
-def test_partition_key() -> None:
-    from datetime import datetime, timedelta, timezone
-
-    tz = timezone(timedelta(hours=2))
-    assert partition_key(datetime(2026, 10, 9, 2, 0, tzinfo=tz), "x") == "logical_date=2026-10-09T00-00-00Z"
-    assert partition_key(None, "manual__2026-11-23T01:16:31+00:00") == "run_id=manual__2026-11-23T01_16_31_00_00"
 
 
 def test_summary_lists_quarantine_rules() -> None:

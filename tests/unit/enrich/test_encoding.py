@@ -141,7 +141,7 @@ def test_unseen_category_is_quarantined_with_its_reason(df: pd.DataFrame) -> Non
     assert list(rejected.index) == [100, 103]
     assert rejected["country"].tolist() == ["XX", "YY"]  # original values kept
     assert rejected["amount"].tolist() == [1.0, 4.0]
-    assert rejected["_rule"].tolist() == ["onehot", "onehot"]
+    assert rejected["_rule"].tolist() == ["one_hot", "one_hot"]
     assert rejected["_reason"].tolist() == ["country: unseen category 'XX'", "country: unseen category 'YY'"]
     assert accounting(len(batch), result).balanced
 

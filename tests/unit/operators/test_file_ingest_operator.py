@@ -78,8 +78,8 @@ def test_incremental_takes_new_files_and_a_rerun_rereads_its_own(tmp_path: Path,
     assert read(again)["id"].tolist() == ["1", "2"]
     manifest = json.loads(next((tmp_path / "lake").glob("*/_state/files-ingest.json")).read_text())
     assert sorted(e["partition"] for e in manifest["files"].values()) == [
-        "logical_date=2026-10-01T00-00-00Z",
-        "logical_date=2026-10-02T00-00-00Z",
+        "date=2026-10-01",
+        "date=2026-10-02",
     ]
 
 

@@ -58,7 +58,7 @@ def test_ingest_then_clean_reconciles_and_keeps_origin(tmp_path: Path, csv_file:
         "dropped_by_rule": {}, "quarantined_by_rule": {"csv_malformed_row": 1}, "balanced": True,
     }  # fmt: skip
     assert "/orders" not in ing["dataset"]["uri"]
-    assert "/logical_date=2026-10-09T00-00-00Z/ingest/output" in ing["dataset"]["uri"]
+    assert "/date=2026-10-09/ingest/output" in ing["dataset"]["uri"]
     assert read(ing, "quarantine")["source"].tolist() == [f"{csv_file.as_uri()}:5"]
 
     clean = CleanOperator(
@@ -73,7 +73,7 @@ def test_ingest_then_clean_reconciles_and_keeps_origin(tmp_path: Path, csv_file:
     ).execute(context())
     acct = clean["accounting"]
     assert (acct["rows_in"], acct["rows_out"], acct["rows_quarantined"]) == (4, 2, 1)
-    assert acct["dropped_by_rule"] == {"exact_duplicate": 1}
+    assert acct["dropped_by_rule"] == {"exact_duplicates": 1}
     out = read(clean)
     assert out["amount"].tolist() == [10.5, 10.5]  # the missing amount got the mean of the valid ones
     q = read(clean, "quarantine")
@@ -95,7 +95,7 @@ def test_retry_of_the_same_partition_replaces_the_output(tmp_path: Path, csv_fil
 @pytest.mark.parametrize(
     ("transforms", "message"),
     [
-        ([{"iqr_outlyers": {}}], "transforms[0]='iqr_outlyers': unknown transform"),
+        ([{"iqr_outlyers": {}}], "transforms[0]='iqr_outlyers': unknown clean transform"),
         ([{"exact_duplicates": {}, "coerce_types": {}}], "transforms[0]="),
         ([], "transforms=[]: must be a non-empty list"),
         ([{"missing_values": {"strategies": {"nope": "mean"}}}], "nope"),
@@ -153,7 +153,7 @@ def test_validate_failure_blocks_and_store_replaces_its_partition(tmp_path: Path
     ).execute(context())
     assert validated["success"] is True
     store = ParquetStoreOperator(
-        task_id="store", input_dataset=validated, dataset_name="t", partition_date="2026-10-09",
+        task_id="store", input_dataset=validated, dataset_name="t",
         subpartition_by="split", curated_root=curated, storage_root=lake,
     )  # fmt: skip
     stored = store.execute(context())
@@ -165,7 +165,7 @@ def test_validate_failure_blocks_and_store_replaces_its_partition(tmp_path: Path
         ValidateOperator(
             task_id="validate", input_dataset=ingest(tmp_path, str(bad)), suite=str(suite), storage_root=lake
         ).execute(context(3))
-    (report,) = (tmp_path / "lake").glob("*/logical_date=2026-10-09T00-00-00Z/validate/report.json")
+    (report,) = (tmp_path / "lake").glob("*/date=2026-10-09/validate/report.json")
     assert '"success": false' in report.read_text()
 
 

@@ -83,8 +83,11 @@ def test_rows_with_nulls_are_skipped_by_the_fit_and_quarantined() -> None:
     assert_allclose(svd.components_, oracle_components(complete[COLS].to_numpy(), 2), atol=1e-12)
     result = svd.transform(df)
     assert result.rejected.index.tolist() == [3, 10]
-    assert result.rejected["_rule"].tolist() == ["svd", "svd"]
-    assert result.rejected["_reason"].tolist() == ["svd: null in h1", "svd: null in h1; infinite value in h2"]
+    assert result.rejected["_rule"].tolist() == ["truncated_svd", "truncated_svd"]
+    assert result.rejected["_reason"].tolist() == [
+        "truncated_svd: null in h1",
+        "truncated_svd: null in h1; infinite value in h2",
+    ]
     assert len(result.data) + result.n_rejected == len(df)
 
 

@@ -1,0 +1,318 @@
+"""The partition a run processes, derived in one place however the run was started. Pure: no Airflow import.
+
+Every step of a run stores its outputs under the run's partition, the SQL source reads the partition's
+interval, and the store step publishes into it, so a scheduled run, a manual run, a backfill and a retry
+of the same partition all read, write and replace the same data. :func:`resolve_partition` decides it,
+in this order:
+
+1. a partition asked for explicitly (the ``partition`` param of a manual run: ``"2026-10-09"``,
+   ``"2026-11-01T03:00"``), aligned to the schedule;
+2. the partition Airflow gives the run (``partition_date`` / ``partition_key`` of partitioned
+   timetables and assets);
+3. the run's logical date, aligned to the schedule: the schedule interval that contains it;
+4. for an asset-triggered run (no logical date), the partition the triggering asset events carry in
+   their ``extra`` (``{"partition": {"start": ...}}``), when they agree on one.
+
+A run with none of these fails at once with :class:`~dataframe_pipeline.exceptions.PartitionError`,
+saying what to pass. Why not Airflow's data interval: a manual run for logical date X gets the interval
+*ending* at X (X-1 to X) while a scheduled or backfill run for X gets the one *starting* at X, so the
+same partition would read different data depending on how it was started.
+
+**Grain.** A partition is one interval of the schedule, never coarser: a daily (or weekly, monthly)
+schedule gives ``date=2026-10-09`` (the date in the schedule's time zone); a sub-daily one adds the
+hour (``date=2026-11-01/hour=03``) and, below an hour, the minute, in UTC so that no two partitions share
+a key when clocks change. Without a periodic schedule a partition is a day.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from dataframe_pipeline.exceptions import PartitionError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+    from dateutil.relativedelta import relativedelta
+
+#: the param of a manual run that names the partition to process
+PARTITION_PARAM = "partition"
+GRAINS = ("day", "hour", "minute", "second")
+_DAY = timedelta(days=1)
+_KEY_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_REQUEST_FORMATS = {
+    "day": ("%Y-%m-%d",),
+    "hour": ("%Y-%m-%dT%H", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"),
+    "minute": ("%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"),
+    "second": ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"),
+}
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """When a DAG runs, as far as partitions care: a cron expression, a fixed period, or neither.
+
+    :param cron: a five-field cron expression (presets such as ``@daily`` resolved), or None.
+    :param every: a period (``timedelta`` or ``relativedelta``) counted from ``anchor``, or None.
+    :param anchor: where ``every`` periods start (the DAG's start date).
+    :param timezone: the zone the cron expression is read in (IANA name).
+    """
+
+    cron: str | None = None
+    every: timedelta | relativedelta | None = None
+    anchor: datetime | None = None
+    timezone: str = "UTC"
+
+    @property
+    def periodic(self) -> bool:
+        return self.cron is not None or self.every is not None
+
+    def interval_of(self, instant: datetime) -> tuple[datetime, datetime]:
+        """The schedule interval ``[start, end)`` that contains ``instant`` (a day without a schedule)."""
+        instant = _utc(instant)
+        if self.cron is not None:
+            return self._cron_interval(instant)
+        if self.every is not None:
+            return self._every_interval(instant)
+        start = datetime(instant.year, instant.month, instant.day, tzinfo=UTC)
+        return start, start + _DAY
+
+    def _cron_interval(self, instant: datetime) -> tuple[datetime, datetime]:
+        from croniter import croniter
+
+        local = instant.astimezone(ZoneInfo(self.timezone))
+        start = local if croniter.match(self.cron, local) else croniter(self.cron, local).get_prev(datetime)
+        end = croniter(self.cron, start).get_next(datetime)
+        return _utc(start), _utc(end)
+
+    def _every_interval(self, instant: datetime) -> tuple[datetime, datetime]:
+        anchor = _utc(self.anchor or datetime(1970, 1, 1, tzinfo=UTC))
+        if isinstance(self.every, timedelta):
+            steps = (instant - anchor) // self.every
+            start = anchor + steps * self.every
+            return start, start + self.every
+        start = anchor  # a calendar period (months): walk, it is a handful of steps per year
+        while start + self.every <= instant:
+            start += self.every
+        while start > instant:
+            start -= self.every
+        return start, start + self.every
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One partition of a DAG's data: an interval of its schedule (or an opaque key from Airflow).
+
+    :param start: the interval's start (UTC).
+    :param end: the interval's end (UTC), exclusive.
+    :param grain: ``"day"``, ``"hour"``, ``"minute"`` or ``"second"``: which fields name it.
+    :param timezone: the schedule's time zone, in which a day partition's date is read.
+    :param key: a partition key Airflow gave the run without a date (partitioned assets), else None.
+    :param origin: how it was decided (``"param"``, ``"airflow"``, ``"logical_date"``, ``"asset_event"``).
+    """
+
+    start: datetime | None
+    end: datetime | None
+    grain: str = "day"
+    timezone: str = "UTC"
+    key: str | None = None
+    origin: str = field(default="logical_date", compare=False)
+
+    @property
+    def values(self) -> dict[str, str]:
+        """The partition's fields, coarse to fine: ``{"date": "2026-11-01", "hour": "03"}``."""
+        if self.start is None:
+            return {"partition": _KEY_UNSAFE.sub("_", self.key or "")}
+        when = self.start.astimezone(ZoneInfo(self.timezone)) if self.grain == "day" else self.start
+        values = {"date": when.strftime("%Y-%m-%d")}
+        for grain, name, fmt in (("hour", "hour", "%H"), ("minute", "minute", "%M"), ("second", "second", "%S")):
+            if GRAINS.index(self.grain) >= GRAINS.index(grain):
+                values[name] = when.strftime(fmt)
+        return values
+
+    @property
+    def path(self) -> str:
+        """The partition as Hive-style directories: ``date=2026-11-01/hour=03``."""
+        return "/".join(f"{k}={v}" for k, v in self.values.items())
+
+    @property
+    def ds(self) -> str:
+        """The partition's date, ``YYYY-MM-DD`` (as Airflow's ``ds``, but the same however the run started)."""
+        return self.values["date"]
+
+    @property
+    def label(self) -> str:
+        """Short text for logs and messages, e.g. ``2026-11-01T03:00Z`` or ``2026-10-09``."""
+        if self.start is None:
+            return str(self.key)
+        if self.grain == "day":
+            return self.ds
+        return self.start.strftime("%Y-%m-%dT%H:%M" if self.grain != "second" else "%Y-%m-%dT%H:%M:%S") + "Z"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "start": self.start.isoformat() if self.start else None,
+            "end": self.end.isoformat() if self.end else None,
+            "grain": self.grain,
+            "timezone": self.timezone,
+            "key": self.key,
+            "path": self.path,
+            "origin": self.origin,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Partition:
+        start, end = data.get("start"), data.get("end")
+        return cls(
+            start=_utc(datetime.fromisoformat(start)) if start else None,
+            end=_utc(datetime.fromisoformat(end)) if end else None,
+            grain=data.get("grain", "day"),
+            timezone=data.get("timezone", "UTC"),
+            key=data.get("key"),
+            origin=data.get("origin", "asset_event"),
+        )
+
+    def __str__(self) -> str:
+        return self.path
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What a run says about its partition (read off Airflow's context by the operator).
+
+    :param run_id: the run's id (for messages).
+    :param logical_date: the run's logical date, or None (manual runs may have none, asset runs have none).
+    :param requested: the ``partition`` param of the run, or None.
+    :param partition_date: Airflow's own partition date of the run (partitioned timetables), or None.
+    :param partition_key: Airflow's own partition key of the run, or None.
+    :param event_partitions: the ``partition`` entries found in the extras of the asset events that
+        triggered the run (dicts as :meth:`Partition.as_dict` writes them).
+    """
+
+    run_id: str
+    logical_date: datetime | None = None
+    requested: str | None = None
+    partition_date: datetime | None = None
+    partition_key: str | None = None
+    event_partitions: tuple[Mapping[str, Any], ...] = ()
+
+
+def grain_of(start: datetime, end: datetime) -> str:
+    """The finest field needed to name intervals of this length: a day or more -> "day", etc."""
+    length = end - start
+    if length >= _DAY:
+        return "day"
+    if length >= timedelta(hours=1):
+        return "hour"
+    if length >= timedelta(minutes=1):
+        return "minute"
+    return "second"
+
+
+def resolve_partition(run: RunFacts, schedule: Schedule) -> Partition:
+    """The partition ``run`` processes (see the module docstring for the order of precedence).
+
+    :raises PartitionError: nothing names a partition, or the requested one does not fit the schedule.
+    """
+    if run.requested not in (None, ""):
+        return _requested(run, schedule)
+    if run.partition_date is not None:
+        return _aligned(run.partition_date, schedule, "airflow", key=run.partition_key)
+    if run.partition_key:
+        return Partition(None, None, key=run.partition_key, origin="airflow")
+    if run.logical_date is not None:
+        return _aligned(run.logical_date, schedule, "logical_date")
+    if run.event_partitions:
+        return _from_events(run)
+    raise PartitionError(
+        "partition",
+        None,
+        f"run {run.run_id!r} has no partition: it has no logical date and no {PARTITION_PARAM!r} param. "
+        f"Trigger it with a logical date, or with conf {{{PARTITION_PARAM!r}: '2026-10-09'}} "
+        "(a sub-daily DAG takes '2026-10-09T03:00')",
+    )
+
+
+def _aligned(instant: datetime, schedule: Schedule, origin: str, key: str | None = None) -> Partition:
+    start, end = schedule.interval_of(instant)
+    return Partition(start, end, grain_of(start, end), schedule.timezone, key=key, origin=origin)
+
+
+def _requested(run: RunFacts, schedule: Schedule) -> Partition:
+    text = str(run.requested).strip()
+    instant = _parse_instant(text, schedule.timezone)
+    partition = _aligned(instant, schedule, "param")
+    finest = _precision(text)
+    if GRAINS.index(finest) < GRAINS.index(partition.grain):
+        raise PartitionError(
+            PARTITION_PARAM,
+            run.requested,
+            f"names a {finest} but this DAG's partitions are {partition.grain}s: give the {partition.grain} too, "
+            f"e.g. {partition.start.strftime('%Y-%m-%dT%H:%M')!r}",
+        )
+    if finest != "day" and partition.start != instant:
+        raise PartitionError(
+            PARTITION_PARAM,
+            run.requested,
+            f"is not the start of a partition of this schedule; the partition holding it starts at "
+            f"{partition.start.strftime('%Y-%m-%dT%H:%M')}Z",
+        )
+    return partition
+
+
+def _parse_instant(text: str, timezone: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise PartitionError(
+            PARTITION_PARAM, text, "must be a date ('2026-10-09') or a date and time ('2026-11-01T03:00')"
+        ) from None
+    if parsed.tzinfo is None:
+        # a date is a day of the schedule's calendar; a naive time of day is read as UTC
+        zone = ZoneInfo(timezone) if len(text) <= 10 else UTC
+        parsed = parsed.replace(tzinfo=zone)
+    return _utc(parsed)
+
+
+def _precision(text: str) -> str:
+    if len(text) <= 10:
+        return "day"
+    clock = re.split(r"[T ]", text, maxsplit=1)[1]
+    clock = re.split(r"[Z+-]", clock, maxsplit=1)[0]
+    return ("hour", "minute", "second")[min(clock.count(":"), 2)]
+
+
+def _from_events(run: RunFacts) -> Partition:
+    found = {Partition.from_dict(p) for p in run.event_partitions}
+    if len(found) > 1:
+        shown = sorted(p.path for p in found)
+        raise PartitionError(
+            "partition",
+            shown,
+            f"the asset events that triggered run {run.run_id!r} carry different partitions; "
+            f"trigger one run per partition, with conf {{{PARTITION_PARAM!r}: ...}}",
+        )
+    (partition,) = found
+    return Partition(
+        partition.start, partition.end, partition.grain, partition.timezone, partition.key, origin="asset_event"
+    )
+
+
+def event_partitions(extras: Iterable[Mapping[str, Any] | None]) -> tuple[Mapping[str, Any], ...]:
+    """The ``partition`` entries of asset event extras (events without one are ignored)."""
+    out = []
+    for extra in extras:
+        entry = (extra or {}).get("partition")
+        if isinstance(entry, dict):
+            out.append(entry)
+    return tuple(out)
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
