@@ -250,3 +250,43 @@ def test_round_trip(transformer) -> None:
     after = loaded.transform(NEW)
     assert_frame_equal(after.data, before.data)
     assert len(after.rejected) == len(before.rejected)
+
+
+def test_a_fitted_state_published_before_modules_were_renamed_still_loads_and_transforms_alike() -> None:
+    """tests/fixtures/fitted_2026_11 was saved by the old code: its archive names clean.outliers_more,
+    clean.missing_more, enrich.encoders_more and enrich.scalers_more, which no longer exist."""
+    fixture = Path(__file__).resolve().parents[2] / "fixtures" / "fitted_2026_11"
+    archive = (fixture / "fitted.skops").read_bytes()
+    assert b"dataframe_pipeline.clean.outliers_more" in archive  # the fixture is what it claims to be
+    loaded = load_fitted(io.BytesIO(archive))
+    expected = json.loads((fixture / "expected.json").read_text())
+    new = pd.read_parquet(fixture / "new.parquet")
+    assert [type(t).__name__ for t in loaded] == [expected[str(i)]["class"] for i in range(len(loaded))]
+    assert {f"{type(t).__module__}.{type(t).__qualname__}" for t in loaded} == set(REUSABLE)
+    for i, transformer in enumerate(loaded):
+        result = transformer.transform(new)
+        assert_frame_equal(result.data, pd.read_parquet(fixture / f"expected-{i:02d}.parquet"), check_dtype=False)
+        assert len(result.rejected) == expected[str(i)]["rejected"]
+        assert dict(result.dropped) == {
+            # rule names are the transforms' config names now (they were e.g. "iqr_outlier:b")
+            k.replace("iqr_outlier:", "iqr_outliers:"): v
+            for k, v in expected[str(i)]["dropped"].items()
+        }
+
+
+def test_an_archive_naming_an_unknown_project_class_is_still_refused(tmp_path: Path) -> None:
+    """Relocation only maps classes the catalogue declares; anything else stays untrusted."""
+    import zipfile
+
+    buffer = io.BytesIO()
+    save_fitted([StandardScaler(["a"]).fit(training())], buffer)
+    source = zipfile.ZipFile(io.BytesIO(buffer.getvalue()))
+    schema = json.loads(source.read("schema.json"))
+    schema["content"][0]["__class__"] = "Evil"
+    schema["content"][0]["__module__"] = "dataframe_pipeline.enrich.scalers_more"
+    crafted = io.BytesIO()
+    with zipfile.ZipFile(crafted, "w") as out:
+        for info in source.infolist():
+            out.writestr(info, json.dumps(schema) if info.filename == "schema.json" else source.read(info))
+    with pytest.raises(ArtifactError, match="untrusted types"):
+        load_fitted(io.BytesIO(crafted.getvalue()))
