@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-v2-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 export AIRFLOW_PORT ?= 8080
 
-.PHONY: help venv run stop status test test-unit test-e2e bench lint format lock clean
+.PHONY: help venv run stop status test test-unit test-e2e bench lint format docs lock clean
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -49,6 +49,9 @@ lint: venv  ## ruff lint and format check
 format: venv  ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+docs: venv  ## regenerate docs/transforms.md from the transform catalogue (a test checks it is current)
+	PYTHONPATH=plugins $(BIN)/python -m dataframe_pipeline.core.catalogue > docs/transforms.md
 
 lock: venv  ## re-resolve requirements*.txt from requirements*.in
 	$(BIN)/uv pip compile requirements.in --python-version 3.11 -o requirements.txt

@@ -14,7 +14,7 @@ Type specs (a name, or a dict with ``"type"`` and options) and the dtype they pr
 ============================================================  ==========================================
 
 Every value is stripped first and an empty string is null. A non-null value that does not parse is an
-error: with ``on_error="quarantine"`` the row is rejected (rule ``type_coercion``, reason
+error: with ``on_error="quarantine"`` the row is rejected (rule ``coerce_types``, reason
 ``"<col>: cannot parse '<raw>' as <type>"``, several reasons joined with ``"; "``); with
 ``on_error="null"`` the value becomes null and is counted in ``n_nulled_``.
 

@@ -46,7 +46,7 @@ KEEP_OPTIONS = ("first", "last")
 
 
 class ExactDuplicates(BatchTransformer):
-    """Drop rows whose compared values repeat another row of the input (rule ``exact_duplicate``).
+    """Drop rows whose compared values repeat another row of the input (counted under the rule ``exact_duplicates``).
 
     The transform drops *positions* found during the fit, so it must be applied to the same input
     (same row positions) it was fitted on; it is not meant to be re-applied to other data.
@@ -269,7 +269,7 @@ def _version_numbers(series: pd.Series) -> np.ndarray:
 
 
 class KeyDuplicates(BatchTransformer):
-    """Drop all but one row per key (rule ``duplicate_key``).
+    """Drop all but one row per key (counted under the rule ``key_duplicates``).
 
     :param keys: the columns identifying a record.
     :param keep_latest_by: the version column (numeric or datetime) deciding which row survives.

@@ -8,10 +8,10 @@ never outliers; a column with no non-null value gets no bounds and flags nothing
 
 Actions:
 
-- ``"quarantine"``: reject the row (rule ``iqr_outlier``), reason like
+- ``"quarantine"``: reject the row (rule ``iqr_outliers``; ``zscore_outliers`` for z-scores), reason like
   ``"amount=98123.5 outside [12.3, 456.7] (1.5 x IQR)"``; a row outside in several columns is rejected
   once, its reasons joined with ``"; "``;
-- ``"drop"``: drop the row, counted under ``iqr_outlier:<col>`` (the first such column, in ``columns``
+- ``"drop"``: drop the row, counted under ``iqr_outliers:<col>`` (the first such column, in ``columns``
   order);
 - ``"cap"``: clip to the bounds (integer columns to the integers inside the bounds, so they stay
   integer);

@@ -98,7 +98,7 @@ class DropSparseColumns(BatchTransformer):
 
 
 class DropSparseRows(BatchTransformer):
-    """Drop rows with more than ``max_missing`` nulls (rule ``sparse_row``).
+    """Drop rows with more than ``max_missing`` nulls (counted under the rule ``drop_sparse_rows``).
 
     :param max_missing: a float in [0, 1): the largest accepted null *fraction* of the checked
         columns; an int >= 0: the largest accepted null *count*.

@@ -3,7 +3,7 @@
 After balancing, the largest class is at most ``ratio`` times the smallest (``ratio = 1``: equal):
 
 - ``"undersample"`` keeps, of every class with more rows than ``round(ratio * minority count)``
-  (halves round up), exactly that many rows and drops the others under the rule ``"undersample"``.
+  (halves round up), exactly that many rows and drops the others under the rule ``balance_classes``.
   Which rows is decided as in :class:`~dataframe_pipeline.refine.sampling.Sample`: each row's
   64-bit key ``row_keys(position, random_state)`` (the integer form of ``row_uniform``, free of
   ties) is compared with a per-class threshold, the key at the exact rank fitted on the whole
@@ -171,7 +171,7 @@ class ClassBalancer(_KeyedAssigner):
             raise NotFittedError(f"{type(self).__name__} is not fitted; call fit() or finish_fit() first")
         if self.strategy == "undersample":
             dropped = self._assign(batch) == 1
-            return drop_rows(batch, pd.Series(dropped, index=batch.index), "undersample")
+            return drop_rows(batch, pd.Series(dropped, index=batch.index), self.rule_name)
         require_columns(batch, [self.target], self.rule_name)
         if self.weight_column in batch.columns:
             raise DataContractError(f"{self.rule_name}: column {self.weight_column!r} already exists in the input")

@@ -274,7 +274,7 @@ class StratifiedSplit(_KeyedAssigner):
 class Sample(_KeyedAssigner):
     """Keep a seeded sample of exactly ``round(n * fraction)`` rows per stratum (or overall).
 
-    Halves round up. The other rows are dropped under the rule ``"sample"``. Fitted as
+    Halves round up. The other rows are dropped under the rule ``sample``. Fitted as
     :class:`StratifiedSplit` with the two parts (kept, dropped): ``thresholds_``, ``counts_``,
     ``default_thresholds_``.
 

@@ -51,7 +51,7 @@ def test_undersample_keeps_exactly_the_minority_count_per_class() -> None:
     result = balancer.transform(df)
     assert result.data["y"].value_counts().to_dict() == {"a": 6, "b": 6, "c": 6}
     assert result.data.index.tolist() == expected_kept(df, 6)
-    assert result.dropped == Counter({"undersample": 43})
+    assert result.dropped == Counter({"balance_classes": 43})
     assert len(result.data) + result.n_dropped == len(df)
 
 
@@ -154,7 +154,7 @@ def test_row_accounting_through_the_engine() -> None:
         [ClassBalancer("y")], lambda columns=None: iter(batches_of(df, [7, 19])), out.append, lambda _: None
     )
     assert accounting.balanced
-    assert accounting.dropped_by_rule == {"undersample": 20}
+    assert accounting.dropped_by_rule == {"balance_classes": 20}
     assert len(pd.concat(out)) == 20
 
 
