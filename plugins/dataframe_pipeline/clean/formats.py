@@ -140,8 +140,8 @@ class ConvertUnits(BatchTransformer):
     """Convert a numeric column to ``target`` units: value * factor of the row's unit.
 
     With ``unit_column``, each row's unit is looked up in ``factors``; a non-null value with an unknown
-    or null unit is quarantined (rule ``convert_units``); the unit column of the kept rows becomes ``target``. Without it,
-    every value is in ``from_unit``. The column becomes float64 (``Float64`` if nullable).
+    or null unit is quarantined (rule ``convert_units``); the unit column of the kept rows becomes
+    ``target``. Without it, every value is in ``from_unit``. The column becomes float64 (``Float64`` if nullable).
 
     :param column: the numeric column.
     :param unit_column: the column naming each row's unit, or ``None``.

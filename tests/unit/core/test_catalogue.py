@@ -92,7 +92,8 @@ def test_relocation_follows_the_class_name_into_the_project_only() -> None:
 def test_build_chain_names_the_position_the_transform_and_the_bad_value() -> None:
     with pytest.raises(ConfigurationError, match=r"transforms\[1\]='one_hot': unknown clean transform"):
         build_chain("clean", [{"exact_duplicates": {}}, {"one_hot": {"columns": ["c"]}}])
-    with pytest.raises(ConfigurationError, match=r"transforms\[0\].iqr_outliers=.*unexpected keyword argument 'colums'"):
+    unexpected = r"transforms\[0\].iqr_outliers=.*unexpected keyword argument 'colums'"
+    with pytest.raises(ConfigurationError, match=unexpected):
         build_chain("clean", [{"iqr_outliers": {"colums": ["a"]}}])
     with pytest.raises(ConfigurationError, match=r"transforms\[0\].iqr_outliers.factor='3'"):
         build_chain("clean", [{"iqr_outliers": {"columns": ["a"], "factor": "3"}}])
