@@ -148,7 +148,7 @@ class _Retryable(Exception):
     """
 
     def __init__(self, outcome: httpx.Response | httpx.TransportError, retry_after: float | None) -> None:
-        super().__init__(outcome)
+        super().__init__(type(outcome).__name__)  # never shown; no URL or message that could hold a secret
         self.outcome = outcome
         self.retry_after = retry_after
 
