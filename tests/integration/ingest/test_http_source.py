@@ -669,6 +669,28 @@ def test_retry_after_longer_than_max_backoff_fails_at_once(httpserver: HTTPServe
     assert (info.value.status, info.value.retryable) == (503, True)
 
 
+def test_each_retry_is_logged_with_its_number_and_wait(
+    httpserver: HTTPServer, base: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    httpserver.expect_request("/api/items").respond_with_handler(flaky([503, 502]))
+    with caplog.at_level(logging.WARNING, logger="dataframe_pipeline"):
+        read(HttpSource(base, "items", max_retries=4), sleep=lambda _: None, rng=EdgeRng())
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{base}/items: HTTP 503; retry 1/4 in 0.50s",
+        f"{base}/items: HTTP 502; retry 2/4 in 1.00s",
+    ]
+
+
+def test_max_retries_zero_sends_once(httpserver: HTTPServer, base: str) -> None:
+    httpserver.expect_request("/api/items").respond_with_handler(flaky([503]))
+    sleeps: list[float] = []
+    with pytest.raises(HttpSourceError) as info:
+        list(HttpReader(HttpSource(base, "items", max_retries=0), sleep=sleeps.append).batches())
+    assert (info.value.status, info.value.message) == (503, "status 503 (gave up after 0 retries)")
+    assert sleeps == []
+    assert len(api_requests(httpserver)) == 1
+
+
 @pytest.mark.parametrize("status", [400, 403, 404, 422])
 def test_other_4xx_fail_at_once_with_a_truncated_message(httpserver: HTTPServer, base: str, status: int) -> None:
     long_message = "no such thing " + "x" * 2000
@@ -907,6 +929,35 @@ def test_oauth2_refreshes_once_on_401(httpserver: HTTPServer, base: str) -> None
         "Bearer tok-1", "Bearer tok-1", "Bearer tok-2", "Bearer tok-2"
     ]  # fmt: skip
     assert reader.stats.retries == 1
+
+
+def test_oauth2_refresh_does_not_use_up_the_retries(httpserver: HTTPServer, base: str) -> None:
+    """503, then 401 (token revoked), then 503 with the new token: with max_retries=1 each 503 is retried."""
+    tokens = TokenServer(httpserver)
+    answers = iter(["busy", "revoke", "busy"])
+
+    def handler(request: Request) -> Response:
+        step = next(answers, None)
+        if step == "revoke":
+            tokens.valid.discard("tok-1")
+        if not tokens.accepts(request):
+            return json_response({"message": "token revoked"}, status=401)
+        if step == "busy":
+            return json_response({"message": "busy"}, status=503)
+        return json_response({"data": [{"id": 1}], "next": None})
+
+    httpserver.expect_request("/api/items").respond_with_handler(handler)
+    sleeps: list[float] = []
+    auth = OAuth2ClientCredentials(tokens.url, "client", SECRET, scope="read write")
+    source = HttpSource(base, "items", auth=auth, records_path="data", max_retries=1)
+    reader, table, _, _ = read(source, sleep=sleeps.append, rng=EdgeRng())
+    assert table.column("id").to_pylist() == [1]
+    assert tokens.issued == ["tok-1", "tok-2"]
+    assert [r.headers["Authorization"] for r in api_requests(httpserver)] == [
+        "Bearer tok-1", "Bearer tok-1", "Bearer tok-2", "Bearer tok-2"
+    ]  # fmt: skip
+    assert sleeps == [0.5, 0.5]  # the second run of the retries starts from the first backoff again
+    assert reader.stats.retries == 3  # two backoffs and the refresh
 
 
 def test_oauth2_second_401_fails(httpserver: HTTPServer, base: str) -> None:

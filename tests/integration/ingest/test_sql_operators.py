@@ -1,5 +1,5 @@
 """SqlIngestOperator and CommitWatermarkOperator, run with a minimal context against SQLite (always
-available) and PostgreSQL (the connection comes from an AIRFLOW_CONN_* variable, as in a deployment)."""
+available), PostgreSQL and MariaDB (the connection comes from an AIRFLOW_CONN_* variable, as in a deployment)."""
 
 from __future__ import annotations
 
@@ -121,11 +121,11 @@ SERVERS = {
 def test_connection_types_map_to_real_servers(kind: str, tmp_path, monkeypatch) -> None:
     import sqlalchemy as sa
 
-    from dataframe_pipeline.ingest.connections import sqlalchemy_url
+    from dataframe_pipeline.ingest.connections import sql_url
     from tests.conftest import require_service
 
-    conn = SimpleNamespace(conn_id="srv", password=None, extra_dejson={}, **SERVERS[kind])
-    engine = sa.create_engine(sqlalchemy_url(conn))
+    monkeypatch.setenv("AIRFLOW_CONN_SRV_DB", json.dumps({**SERVERS[kind], "password": None}))
+    engine = sa.create_engine(sql_url("srv_db"))
     try:
         with engine.connect() as probe:
             probe.execute(sa.text("SELECT 1"))
@@ -138,7 +138,6 @@ def test_connection_types_map_to_real_servers(kind: str, tmp_path, monkeypatch) 
         con.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
         con.execute(sa.text(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, ts TIMESTAMP NULL)"))
         con.execute(sa.text(f"INSERT INTO {table} VALUES (1, '2026-10-01 08:00:00'), (2, '2026-10-02 08:00:00')"))
-    monkeypatch.setenv("AIRFLOW_CONN_SRV_DB", json.dumps({**SERVERS[kind], "password": None}))
     try:
         op = SqlIngestOperator(
             task_id="ingest", conn_id="srv_db", table=table, storage_root=tmp_path.as_uri(),

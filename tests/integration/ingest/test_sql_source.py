@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import gc
 import json
+import logging
 import math
 import os
 import uuid
@@ -599,6 +600,37 @@ def test_unreachable_server_is_retried_then_reported_without_password() -> None:
     assert "s3cret" not in str(info.value)
     assert source.safe_url == "postgresql+psycopg://reader:***@127.0.0.1:1/db"
     reader.close()
+
+
+def test_retry_waits_double_up_to_the_cap_and_are_logged(caplog: pytest.LogCaptureFixture) -> None:
+    source = SqlSource("postgresql+psycopg://reader@127.0.0.1:1/db", table="t", max_retries=4)
+    sleeps: list[float] = []
+    reader = SqlReader(source, backoff_seconds=20, sleep=sleeps.append)
+    with caplog.at_level(logging.WARNING, logger="dataframe_pipeline"), pytest.raises(TransientSourceError):
+        reader.check()
+    reader.close()
+    assert sleeps == [20.0, 40.0, 60.0, 60.0]  # RETRY_BACKOFF_MAX_SECONDS
+    assert reader.stats.retries == 4
+    messages = [r.getMessage() for r in caplog.records]
+    assert [m.split("), ")[-1] for m in messages] == [
+        "retry 1 of 4 in 20.0 s", "retry 2 of 4 in 40.0 s", "retry 3 of 4 in 60.0 s", "retry 4 of 4 in 60.0 s"
+    ]  # fmt: skip
+    assert all(m.startswith("postgresql+psycopg://reader@127.0.0.1:1/db: transient error (") for m in messages)
+
+
+def test_consumer_stopping_early_is_not_retried_and_the_reader_reads_again(db: Db) -> None:
+    rows = sample_rows(10)
+    create_sample_table(db, "t", rows)
+    sleeps: list[float] = []
+    with SqlReader(SqlSource(db.url, table="t", schema=db.schema, batch_rows=3), sleep=sleeps.append) as reader:
+        batches = reader.batches()
+        first = next(batches)
+        batches.close()  # GeneratorExit passes through the retry loop: no retry, no second attempt
+        assert (reader.stats.batches, reader.stats.retries, sleeps) == (1, 0, [])
+        assert data_only(first.table).equals(expected_table(rows[:3]))
+        again = pa.concat_tables([batch.table for batch in reader.batches()])
+    assert data_only(again).equals(expected_table(rows))
+    assert reader.stats.retries == 0
 
 
 # --- types and quarantine -----------------------------------------------------------------------

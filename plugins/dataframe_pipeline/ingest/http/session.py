@@ -1,5 +1,17 @@
 """The HTTP side of one read: clients, credentials added after httpx logs a request, retries with
 backoff and jitter (``Retry-After`` honoured), the per-host rate limit, OAuth2 tokens.
+
+Retries are :class:`tenacity.Retrying`: ``stop_after_attempt``, a retry predicate on the internal
+:class:`_Retryable` (429, 5xx, transport errors), ``before_sleep`` logging and the injected ``sleep``.
+Two pieces are written here because tenacity has no parameter for them: the wait reads the server's
+``Retry-After`` first, and the full jitter is tenacity's ``wait_random_exponential`` formula drawn
+from the injected random source (tenacity's own draws from the ``random`` module, so tests could not
+pin the waits). The one token refresh on 401 is a second run of the retries rather than a retry
+inside them: it is not a failure to back off from and does not use up ``max_retries``.
+
+Written here because no library does it for httpx: the rate limiter (one slot every ``1/rate``
+seconds per host, shared by the readers of a process) and the credential transport (see
+:class:`_CredentialTransport`).
 """
 
 from __future__ import annotations
@@ -12,9 +24,10 @@ import time
 from dataclasses import dataclass
 from datetime import UTC
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 import httpx
+import tenacity
 
 from dataframe_pipeline.exceptions import HttpSourceError
 from dataframe_pipeline.ingest.http.auth import ApiKeyAuth, BasicAuth, BearerAuth, OAuth2ClientCredentials
@@ -127,6 +140,54 @@ def _retry_after(response: httpx.Response | None, wall_clock: Callable[[], float
     return max(0.0, when.timestamp() - wall_clock())
 
 
+class _Retryable(Exception):
+    """Internal: a 429, a 5xx or a transport error, retried with backoff.
+
+    :param outcome: the response or the transport error.
+    :param retry_after: the seconds the server asked to wait (``Retry-After``), or None.
+    """
+
+    def __init__(self, outcome: httpx.Response | httpx.TransportError, retry_after: float | None) -> None:
+        super().__init__(type(outcome).__name__)  # never shown; no URL or message that could hold a secret
+        self.outcome = outcome
+        self.retry_after = retry_after
+
+
+class _TokenRejected(Exception):
+    """Internal: the API answered 401 to the OAuth2 token: fetch a new one and send again (once)."""
+
+
+def _retried(state: tenacity.RetryCallState) -> _Retryable:
+    """The :class:`_Retryable` of the attempt the retries are deciding on."""
+    error = state.outcome.exception() if state.outcome is not None else None
+    assert isinstance(error, _Retryable)  # the retry predicate retries nothing else
+    return error
+
+
+class _FullJitter(tenacity.wait_exponential):
+    """Full jitter: a wait drawn evenly from 0 to ``min(cap, first * 2**retry)``, so the retries of many
+    clients spread out. Tenacity's ``wait_random_exponential`` with the random source injected.
+    """
+
+    def __init__(self, first: float, cap: float, rng: _Random) -> None:
+        super().__init__(multiplier=first, max=cap)
+        self._rng = rng
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+        return self._rng.uniform(0.0, super().__call__(retry_state))
+
+
+class _RetryAfterOr(tenacity.wait.wait_base):
+    """The server's ``Retry-After`` when it sent one, else ``fallback``."""
+
+    def __init__(self, fallback: tenacity.wait.wait_base) -> None:
+        self._fallback = fallback
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+        asked = _retried(retry_state).retry_after
+        return asked if asked is not None else self._fallback(retry_state)
+
+
 class _Session:
     """The HTTP side of one read: clients, credentials, retries, rate limit and statistics."""
 
@@ -165,32 +226,40 @@ class _Session:
         return {}, {}
 
     def _send(self, client: httpx.Client, method: str, url: httpx.URL, *, api: bool, **kwargs: Any) -> httpx.Response:
-        attempt = 0
-        refreshed = False
-        while True:
-            if api:
-                self._before_api_request()
-            outcome = self._attempt(client, method, url, kwargs)
-            if isinstance(outcome, httpx.Response) and outcome.is_success:
-                return outcome
-            if api and not refreshed and self._token_rejected(outcome):
-                # the token may have been revoked before its announced expiry: fetch a new one, once
-                refreshed = True
-                self._token = None
-                self.stats.retries += 1
-                continue
-            delay = self._retry_delay(url, outcome, attempt)
-            attempt += 1
-            self.stats.retries += 1
-            log.warning(
-                "%s: %s; retry %d/%d in %.2fs",
-                self.redactor.url(url),
-                self._describe(outcome),
-                attempt,
-                self.source.max_retries,
-                delay,
-            )
-            self.hooks.sleep(delay)
+        refreshable = api and isinstance(self.source.auth, OAuth2ClientCredentials)
+        try:
+            return self._retrying(url)(self._try, client, method, url, kwargs, api=api, refreshable=refreshable)
+        except _TokenRejected:
+            pass  # outside the except block, so a failure of the second run does not chain to this one
+        # the token may have been revoked before its announced expiry: fetch a new one, once
+        self._token = None
+        self.stats.retries += 1
+        return self._retrying(url)(self._try, client, method, url, kwargs, api=api, refreshable=False)
+
+    def _retrying(self, url: httpx.URL) -> tenacity.Retrying:
+        source = self.source
+        jitter = _FullJitter(source.backoff_seconds, source.max_backoff_seconds, self.hooks.rng)
+        return tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(_Retryable),
+            stop=tenacity.stop_after_attempt(source.max_retries + 1),
+            wait=_RetryAfterOr(jitter),
+            sleep=self.hooks.sleep,
+            before_sleep=lambda state: self._before_retry(url, state),
+            retry_error_callback=lambda state: self._give_up(url, state),
+        )
+
+    def _try(
+        self, client: httpx.Client, method: str, url: httpx.URL, kwargs: dict[str, Any], *, api: bool, refreshable: bool
+    ) -> httpx.Response:
+        """One request: the response when it succeeded, else raises what the retries decide on."""
+        if api:
+            self._before_api_request()
+        outcome = self._attempt(client, method, url, kwargs)
+        if isinstance(outcome, httpx.Response) and outcome.is_success:
+            return outcome
+        if refreshable and isinstance(outcome, httpx.Response) and outcome.status_code == httpx.codes.UNAUTHORIZED:
+            raise _TokenRejected
+        raise self._failure(url, outcome)
 
     def _attempt(
         self, client: httpx.Client, method: str, url: httpx.URL, kwargs: dict[str, Any]
@@ -205,44 +274,55 @@ class _Session:
         self.stats.bytes += len(response.content)
         return response
 
-    def _token_rejected(self, outcome: httpx.Response | httpx.TransportError) -> bool:
-        return (
-            isinstance(self.source.auth, OAuth2ClientCredentials)
-            and isinstance(outcome, httpx.Response)
-            and outcome.status_code == httpx.codes.UNAUTHORIZED
-        )
-
     def _describe(self, outcome: httpx.Response | httpx.TransportError) -> str:
         if isinstance(outcome, httpx.Response):
             return f"HTTP {outcome.status_code}"
         return self.redactor.text(f"{type(outcome).__name__}: {outcome}")
 
-    def _retry_delay(self, url: httpx.URL, outcome: httpx.Response | httpx.TransportError, attempt: int) -> float:
-        """How long to wait before retrying; raises :class:`HttpSourceError` when not retrying."""
+    def _message(self, outcome: httpx.Response | httpx.TransportError) -> str:
+        if isinstance(outcome, httpx.Response):
+            return _response_message(outcome, self.redactor)
+        return self._describe(outcome)
+
+    def _failure(self, url: httpx.URL, outcome: httpx.Response | httpx.TransportError) -> Exception:
+        """What a failed request raises: :class:`_Retryable`, or :class:`HttpSourceError` when not retrying."""
         response = outcome if isinstance(outcome, httpx.Response) else None
+        if response is None:
+            return _Retryable(outcome, None)
         shown = self.redactor.url(url)
-        message = self._describe(outcome) if response is None else _response_message(response, self.redactor)
-        status = response.status_code if response is not None else None
-        if response is not None and response.is_redirect:
+        status = response.status_code
+        if response.is_redirect:
             location = self.redactor.url(response.headers.get("location", ""))
-            raise HttpSourceError(shown, status, f"redirect to {location} not followed", retryable=False)
-        if status is not None and status != httpx.codes.TOO_MANY_REQUESTS and status < 500:
-            raise HttpSourceError(shown, status, message, retryable=False)
-        if attempt >= self.source.max_retries:
-            raise HttpSourceError(shown, status, f"{message} (gave up after {attempt} retries)", retryable=True)
+            return HttpSourceError(shown, status, f"redirect to {location} not followed", retryable=False)
+        if status != httpx.codes.TOO_MANY_REQUESTS and status < 500:
+            return HttpSourceError(shown, status, self._message(response), retryable=False)
         asked = _retry_after(response, self.hooks.wall_clock)
-        if asked is not None:
-            if asked > self.source.max_backoff_seconds:
-                raise HttpSourceError(
-                    shown,
-                    status,
-                    f"{message} (Retry-After asks for {asked:.0f}s, more than max_backoff_seconds="
-                    f"{self.source.max_backoff_seconds})",
-                    retryable=True,
-                )
-            return asked
-        cap = min(self.source.max_backoff_seconds, self.source.backoff_seconds * 2**attempt)
-        return self.hooks.rng.uniform(0.0, cap)  # full jitter: retries of many clients spread out
+        if asked is not None and asked > self.source.max_backoff_seconds:
+            return HttpSourceError(
+                shown,
+                status,
+                f"{self._message(response)} (Retry-After asks for {asked:.0f}s, more than max_backoff_seconds="
+                f"{self.source.max_backoff_seconds})",
+                retryable=True,
+            )
+        return _Retryable(response, asked)
+
+    def _before_retry(self, url: httpx.URL, state: tenacity.RetryCallState) -> None:
+        self.stats.retries += 1
+        log.warning(
+            "%s: %s; retry %d/%d in %.2fs",
+            self.redactor.url(url),
+            self._describe(_retried(state).outcome),
+            state.attempt_number,
+            self.source.max_retries,
+            state.upcoming_sleep,
+        )
+
+    def _give_up(self, url: httpx.URL, state: tenacity.RetryCallState) -> NoReturn:
+        outcome = _retried(state).outcome
+        status = outcome.status_code if isinstance(outcome, httpx.Response) else None
+        message = f"{self._message(outcome)} (gave up after {state.attempt_number - 1} retries)"
+        raise HttpSourceError(self.redactor.url(url), status, message, retryable=True)
 
     def _before_api_request(self) -> None:
         if self.source.rate_limit_per_second is not None:

@@ -1,5 +1,11 @@
 """Streams a :class:`~dataframe_pipeline.ingest.sql.source.SqlSource` through a server-side cursor,
 retrying transient errors and resuming a lost read after the last key.
+
+Retries are :class:`tenacity.Retrying` (exponential backoff without jitter, capped at
+:data:`RETRY_BACKOFF_MAX_SECONDS`): called with the action for the catalogue check, and as a loop of
+attempts around the streaming generator, whose attempt resumes after the last key emitted. The log
+line before each wait is written here rather than with tenacity's ``before_sleep_log``, which prints
+the exception, and a driver's error can show the URL; ours shows the URL without its password.
 """
 
 from __future__ import annotations
@@ -8,9 +14,10 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import sqlalchemy as sa
+import tenacity
 from sqlalchemy import exc as sa_exc
 
 from dataframe_pipeline.exceptions import TransientSourceError
@@ -18,7 +25,7 @@ from dataframe_pipeline.ingest.sql.plan import _Plan, _query_plan, _RetryableErr
 from dataframe_pipeline.ingest.sql.rows import _build_batch, _max_value
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Callable, Iterator, Sequence
 
     import pyarrow as pa
     from sqlalchemy.engine import Connection, Engine, Row
@@ -65,7 +72,6 @@ class _Progress:
     rows: int = 0
     last_key: tuple[Any, ...] | None = None
     max_value: Any = None
-    failures: int = 0
 
 
 class SqlReader:
@@ -80,11 +86,15 @@ class SqlReader:
 
     :param source: what to read.
     :param backoff_seconds: first delay between retries (doubled each retry, at most 60 s).
+    :param sleep: waits between retries (tests pass a recorder).
     """
 
-    def __init__(self, source: SqlSource, *, backoff_seconds: float = 1.0) -> None:
+    def __init__(
+        self, source: SqlSource, *, backoff_seconds: float = 1.0, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
         self.source = source
         self.backoff_seconds = backoff_seconds
+        self.sleep = sleep
         self.stats = ReadStats()
         self._engine: Engine | None = None
         self._plan: _Plan | None = None
@@ -135,20 +145,27 @@ class SqlReader:
 
     # --- retries ---
 
+    def _retrying(self) -> tenacity.Retrying:
+        return tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(_RetryableError),
+            stop=tenacity.stop_after_attempt(self.source.max_retries + 1),
+            wait=tenacity.wait_exponential(multiplier=self.backoff_seconds, max=RETRY_BACKOFF_MAX_SECONDS),
+            sleep=self.sleep,
+            before_sleep=self._before_retry,
+            retry_error_callback=self._give_up,
+        )
+
     def _with_retries(self, action: Any) -> Any:
-        failures = 0
-        while True:
-            try:
-                with self._connect() as conn:
-                    return action(conn)
-            except _RetryableError as err:
-                failures += 1
-                self._wait_before_retry(err, failures)
-            except sa_exc.DBAPIError as exc:
-                if not exc.connection_invalidated:
-                    raise
-                failures += 1
-                self._wait_before_retry(_RetryableError(exc), failures)
+        return self._retrying()(self._connected, action)
+
+    def _connected(self, action: Any) -> Any:
+        try:
+            with self._connect() as conn:
+                return action(conn)
+        except sa_exc.DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise _RetryableError(exc) from exc
+            raise
 
     def _connect(self) -> Connection:
         try:
@@ -157,22 +174,22 @@ class SqlReader:
             # a refused or dropped connection attempt (server restarting, network): worth retrying
             raise _RetryableError(exc) from exc
 
-    def _wait_before_retry(self, err: _RetryableError, failures: int) -> None:
-        if failures > self.source.max_retries:
-            raise TransientSourceError(
-                f"{self.source.safe_url}: gave up after {self.source.max_retries} retries: {err.error.orig}"
-            ) from err.error
-        delay = min(self.backoff_seconds * 2 ** (failures - 1), RETRY_BACKOFF_MAX_SECONDS)
+    def _before_retry(self, state: tenacity.RetryCallState) -> None:
         logger.warning(
             "%s: transient error (%s), retry %d of %d in %.1f s",
             self.source.safe_url,
-            err.error.orig,
-            failures,
+            _retried(state).error.orig,
+            state.attempt_number,
             self.source.max_retries,
-            delay,
+            state.upcoming_sleep,
         )
         self.stats.retries += 1
-        time.sleep(delay)
+
+    def _give_up(self, state: tenacity.RetryCallState) -> NoReturn:
+        err = _retried(state)
+        raise TransientSourceError(
+            f"{self.source.safe_url}: gave up after {self.source.max_retries} retries: {err.error.orig}"
+        ) from err.error
 
     # --- streaming ---
 
@@ -181,14 +198,12 @@ class SqlReader:
         progress = _Progress(types=list(plan.types))
         logger.info("reading %s in batches of %d rows", plan.source_name, self.source.batch_rows)
         try:
-            while True:
-                try:
+            # tenacity's loop of attempts, as a call cannot retry a generator; each attempt resumes
+            # after the last key emitted. An attempt's block keeps what it raised and the loop raises
+            # it again when it is not retried (GeneratorExit too, when the consumer stops early)
+            for attempt in self._retrying():
+                with attempt:
                     yield from self._read_attempt(plan, progress)
-                    break
-                except _RetryableError as err:
-                    progress.failures += 1
-                    self._check_resumable(plan, progress, err)
-                    self._wait_before_retry(err, progress.failures)
             if self.stats.batches == 0:
                 yield self._empty_batch(plan, progress)
         finally:
@@ -221,6 +236,9 @@ class SqlReader:
         conn = self._connect()
         try:
             yield from self._read_rows(conn, statement, plan, progress)
+        except _RetryableError as err:
+            self._check_resumable(plan, progress, err)
+            raise
         finally:
             _close_quietly(conn, plan.source_name)
 
@@ -273,6 +291,13 @@ class SqlReader:
         if self.source.table is not None:
             return _table_plan(self.source, conn)
         return _query_plan(self.source, conn)
+
+
+def _retried(state: tenacity.RetryCallState) -> _RetryableError:
+    """The :class:`_RetryableError` of the attempt the retries are deciding on."""
+    error = state.outcome.exception() if state.outcome is not None else None
+    assert isinstance(error, _RetryableError)  # the retry predicate retries nothing else
+    return error
 
 
 def _close_quietly(conn: Connection, source_name: str) -> None:
