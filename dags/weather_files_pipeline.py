@@ -9,7 +9,7 @@ that partition took; a run with nothing new is skipped.
 `clean` types every column (unparseable values quarantined), fills missing gusts with 0 and
 missing pressure, wind direction and speed with their medians, and quarantines the wind speed of
 1048 mph that the data holds; `validate` runs `include/expectations/weather.json`; `store`
-publishes the run's hour, `weather/date=<date>/hour=<hour>/`: each hourly run replaces only its own
+publishes the run's hour, `weather/date=<date>/hour_utc=<hour>/`: each hourly run replaces only its own
 hour, so the day holds every file ingested that day.
 """
 

@@ -75,3 +75,48 @@ def test_dag_file_parses_fast_without_heavy_imports(path: Path) -> None:
     print(f"{path.name}: parsed in {seconds:.3f}s")
     assert heavy == "", f"{path.name} imports {heavy} at parse time"
     assert seconds < 1.0, f"{path.name} took {seconds:.2f}s to parse"
+
+
+def _dag_with(transforms: list, **params) -> StepOperator:
+    from datetime import UTC, datetime
+
+    from airflow.sdk import DAG, Param
+
+    from dataframe_pipeline.refine.operators import RefineOperator
+
+    with DAG(
+        "bad", schedule="@daily", start_date=datetime(2026, 10, 1, tzinfo=UTC),
+        params={k: Param(v) for k, v in params.items()}, render_template_as_native_obj=True,
+    ):  # fmt: skip
+        return RefineOperator(task_id="refine", input_dataset="file:///x", transforms=transforms)
+
+
+@pytest.mark.parametrize(
+    ("transforms", "params", "field", "value"),
+    [
+        # a misspelt parameter, inside a templated chain
+        ([{"pca": {"colums": ["a"], "n_components": "{{ params.k }}"}}], {"k": 2}, "transforms[0].pca", None),
+        # a wrong type that only shows once the template is rendered with the DAG's default params
+        (
+            [{"pca": {"columns": ["a", "b"], "n_components": "{{ params.k }}"}}],
+            {"k": "two"},
+            "transforms[0].pca.n_components",
+            "two",
+        ),
+        (
+            [{"stratified_split": {"fractions": {"train": "{{ params.f }}", "test": 0.2}}}],
+            {"f": 0.9},
+            "transforms[0].stratified_split.fractions",
+            None,
+        ),
+        ([{"pcaa": {}}], {}, "transforms[0]", "pcaa"),
+    ],
+)
+def test_a_bad_chain_fails_the_configuration_check_naming_the_field_and_value(transforms, params, field, value) -> None:
+    from dataframe_pipeline.exceptions import ConfigurationError
+
+    with pytest.raises(ConfigurationError) as err:
+        _dag_with(transforms, **params).check_configuration()
+    assert err.value.field == field
+    if value is not None:
+        assert err.value.value == value

@@ -95,3 +95,17 @@ def test_weather_files_incremental(airflow: LocalAirflow) -> None:
     states = {ti["task_id"]: ti["state"] for ti in airflow.task_instances("weather_files_pipeline", run["dag_run_id"])}
     assert states["ingest"] == "skipped"
     assert run["state"] == "success"
+    # a new file lands: the run of 02:00 publishes its hour beside hour 00, which stays published
+    landing = PROJECT / "data" / "landing" / "nycflights13"
+    extra = landing / "weather_late.csv"
+    with open(landing / "weather.csv") as fh:
+        extra.write_text("".join(line for _, line in zip(range(101), fh, strict=False)))
+    try:
+        late = run_dag(airflow, "weather_files_pipeline", "2026-11-22T02:00:00Z")
+    finally:
+        extra.unlink()
+    assert late["ingest"]["accounting"]["rows_in"] == 100
+    assert late["store"]["curated_uri"].endswith("/weather/date=2026-11-22/hour_utc=02")
+    assert results["store"]["curated_uri"].endswith("/weather/date=2026-11-22/hour_utc=00")
+    day = curated(airflow, "weather", "2026-11-22")
+    assert len(day) == clean["rows_out"] + late["clean"]["accounting"]["rows_out"]

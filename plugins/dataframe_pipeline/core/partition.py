@@ -20,8 +20,10 @@ same partition would read different data depending on how it was started.
 
 **Grain.** A partition is one interval of the schedule, never coarser: a daily (or weekly, monthly)
 schedule gives ``date=2026-10-09`` (the date in the schedule's time zone); a sub-daily one adds the
-hour (``date=2026-11-01/hour=03``) and, below an hour, the minute, in UTC so that no two partitions share
-a key when clocks change. Without a periodic schedule a partition is a day.
+hour (``date=2026-11-01/hour_utc=03``) and, below an hour, the minute (``minute_utc=15``), in UTC so that
+no two partitions share a key when clocks change. The sub-daily fields say UTC in their names, which
+also keeps them apart from the ``hour`` or ``minute`` columns data often has (a Hive partition field may
+not repeat a column of the data). Without a periodic schedule a partition is a day.
 """
 
 from __future__ import annotations
@@ -124,19 +126,23 @@ class Partition:
 
     @property
     def values(self) -> dict[str, str]:
-        """The partition's fields, coarse to fine: ``{"date": "2026-11-01", "hour": "03"}``."""
+        """The partition's fields, coarse to fine: ``{"date": "2026-11-01", "hour_utc": "03"}``."""
         if self.start is None:
             return {"partition": _KEY_UNSAFE.sub("_", self.key or "")}
         when = self.start.astimezone(ZoneInfo(self.timezone)) if self.grain == "day" else self.start
         values = {"date": when.strftime("%Y-%m-%d")}
-        for grain, name, fmt in (("hour", "hour", "%H"), ("minute", "minute", "%M"), ("second", "second", "%S")):
+        for grain, name, fmt in (
+            ("hour", "hour_utc", "%H"),
+            ("minute", "minute_utc", "%M"),
+            ("second", "second_utc", "%S"),
+        ):
             if GRAINS.index(self.grain) >= GRAINS.index(grain):
                 values[name] = when.strftime(fmt)
         return values
 
     @property
     def path(self) -> str:
-        """The partition as Hive-style directories: ``date=2026-11-01/hour=03``."""
+        """The partition as Hive-style directories: ``date=2026-11-01/hour_utc=03``."""
         return "/".join(f"{k}={v}" for k, v in self.values.items())
 
     @property

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 class ParquetStoreOperator(StepOperator):
     """Publish the validated dataset as the run's partition of a curated Parquet dataset.
 
-    The partition is the run's (``date=2026-10-09``; ``date=2026-11-01/hour=03`` for an hourly DAG), the
+    The partition is the run's (``date=2026-10-09``; ``date=2026-11-01/hour_utc=03`` for an hourly DAG), the
     same however the run was started, so a re-run of a partition replaces exactly that partition and
     never removes rows another run published (never appends duplicates either).
 

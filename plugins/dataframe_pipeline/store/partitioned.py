@@ -109,6 +109,12 @@ class PartitionedParquetWriter:
         return f"{self.dataset_path.rstrip('/')}/_staging/{flat}-{self.attempt_id}"
 
     def write(self, batch: pd.DataFrame) -> None:
+        clash = sorted(set(self.partition).intersection(map(str, batch.columns)))
+        if clash:
+            raise DataContractError(
+                f"the data has column(s) {clash} named like the partition fields {list(self.partition)}: Hive-style "
+                "readers would see two fields of one name; rename them before publishing (clean's rename_columns)"
+            )
         if self.subpartition_by is None:
             self._write_group("", batch)
             return

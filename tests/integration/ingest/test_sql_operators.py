@@ -49,6 +49,40 @@ def rows(result: dict) -> list[int]:
     return reader.read_pandas()["id"].tolist()
 
 
+def test_a_manual_run_and_a_backfill_run_of_a_day_read_the_same_rows(db, tmp_path) -> None:
+    """Airflow gives a manual run for logical date X the interval ending at X (X-1 to X) and a backfill
+    run for X the one starting at X: the read follows the run's partition, the day of X, for both."""
+    from airflow.sdk import CronDataIntervalTimetable
+
+    daily = SimpleNamespace(timetable=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"))
+    x = datetime(2026, 10, 1, tzinfo=UTC)
+    manual = {
+        "dag": daily,
+        "dag_run": SimpleNamespace(logical_date=x, run_id="manual__2026-10-01"),
+        "ti": SimpleNamespace(try_number=1),
+        "run_id": "manual__2026-10-01",
+        "data_interval_start": datetime(2026, 9, 30, tzinfo=UTC),
+        "data_interval_end": x,
+    }
+    backfill = {**manual, "dag_run": SimpleNamespace(logical_date=x, run_id="backfill__2026-10-01")}
+    backfill |= {
+        "run_id": "backfill__2026-10-01",
+        "data_interval_start": x,
+        "data_interval_end": datetime(2026, 10, 2, tzinfo=UTC),
+    }
+
+    def ingest(ctx: dict) -> dict:
+        return SqlIngestOperator(
+            task_id="ingest", conn_id="src_db", table="events", storage_root=tmp_path.as_uri(),
+            incremental={"mode": "interval", "column": "ts"},
+        ).execute(ctx)  # fmt: skip
+
+    by_manual, by_backfill = ingest(manual), ingest(backfill)
+    assert rows(by_manual) == rows(by_backfill) == [1, 2]
+    assert by_manual["dataset"]["uri"] == by_backfill["dataset"]["uri"]  # the same partition, replaced
+    assert by_manual["dataset"]["fingerprint"] == by_backfill["dataset"]["fingerprint"]
+
+
 def test_interval_mode_reads_exactly_the_runs_interval(db, tmp_path) -> None:
     op = SqlIngestOperator(
         task_id="ingest", conn_id="src_db", table="events", storage_root=tmp_path.as_uri(),

@@ -79,3 +79,15 @@ def test_bad_partition_values_are_refused(tmp_path) -> None:
     writer = PartitionedParquetWriter(fsspec.filesystem("file"), str(tmp_path), {"date": "d"}, subpartition_by="x")
     with pytest.raises(DataContractError, match="subpartition column 'x'"):
         writer.write(pd.DataFrame({"a": [1]}))
+
+
+def test_a_data_column_named_like_a_partition_field_is_refused(tmp_path) -> None:
+    import fsspec
+    import pandas as pd
+
+    from dataframe_pipeline.exceptions import DataContractError
+    from dataframe_pipeline.store.partitioned import PartitionedParquetWriter
+
+    writer = PartitionedParquetWriter(fsspec.filesystem("file"), str(tmp_path / "d"), {"date": "2026-10-09"})
+    with pytest.raises(DataContractError, match=r"column\(s\) \['date'\] named like the partition fields"):
+        writer.write(pd.DataFrame({"date": ["x"], "v": [1]}))
