@@ -109,3 +109,24 @@ def test_weather_files_incremental(airflow: LocalAirflow) -> None:
     assert results["store"]["curated_uri"].endswith("/weather/date=2026-11-22/hour_utc=00")
     day = curated(airflow, "weather", "2026-11-22")
     assert len(day) == clean["rows_out"] + late["clean"]["accounting"]["rows_out"]
+
+
+def test_a_run_without_logical_date_fails_at_once_and_the_partition_param_names_its_day(airflow: LocalAirflow) -> None:
+    dag_id = "airports_api_pipeline"
+    airflow.wait_for_dag(dag_id)
+    airflow.unpause(dag_id)
+    run_id = airflow.trigger(dag_id, None)  # a manual run with no logical date and no partition
+    run = airflow.wait_for_run(dag_id, run_id, timeout=300)
+    assert run["state"] == "failed"
+    ingest = next(t for t in airflow.task_instances(dag_id, run_id) if t["task_id"] == "ingest")
+    assert (ingest["state"], ingest["try_number"]) == ("failed", 1)  # at once: no retry
+    log = airflow.task_log(dag_id, run_id, "ingest", 1)
+    assert "PartitionError" in log and "has no partition" in log and "'partition'" in log
+
+    run_id = airflow.trigger(dag_id, None, conf={"partition": "2026-11-21"})
+    run = airflow.wait_for_run(dag_id, run_id, timeout=600)
+    assert run["state"] == "success"
+    store = airflow.xcom(dag_id, run_id, "store")
+    assert store["curated_uri"].endswith("/airports/date=2026-11-21")
+    assert store["partition"]["origin"] == "param"
+    assert len(curated(airflow, "airports", "2026-11-21")) == 1458
