@@ -249,6 +249,9 @@ def _aligned(instant: datetime, schedule: Schedule, origin: str, key: str | None
 
 
 def _requested(run: RunFacts, schedule: Schedule) -> Partition:
+    """The partition a ``partition`` param names: a date names the partition *labelled* with that date (a
+    daily schedule at 03:00 given "2026-11-21" runs 2026-11-21T03:00 to the next day's 03:00); a time names
+    the partition starting then. A name that no partition of the schedule has is refused."""
     text = str(run.requested).strip()
     instant = _parse_instant(text, schedule.timezone)
     partition = _aligned(instant, schedule, "param")
@@ -260,7 +263,16 @@ def _requested(run: RunFacts, schedule: Schedule) -> Partition:
             f"names a {finest} but this DAG's partitions are {partition.grain}s: give the {partition.grain} too, "
             f"e.g. {partition.start.strftime('%Y-%m-%dT%H:%M')!r}",
         )
-    if finest != "day" and partition.start != instant:
+    if finest == "day":
+        if partition.start < instant:  # the interval holding midnight began the day before: take the next one
+            partition = _aligned(partition.end, schedule, "param")
+        if partition.ds != text[:10]:
+            raise PartitionError(
+                PARTITION_PARAM,
+                run.requested,
+                f"no partition of this schedule is labelled {text[:10]}; the next one is {partition.ds}",
+            )
+    elif partition.start != instant:
         raise PartitionError(
             PARTITION_PARAM,
             run.requested,

@@ -105,9 +105,24 @@ def test_the_partition_param_names_the_partition_of_a_run_without_logical_date()
     assert chosen.path == "date=2026-10-09"
 
 
+def test_a_date_param_names_the_partition_labelled_with_that_date() -> None:
+    at_three = Schedule(cron="0 3 * * *")  # daily at 03:00, like the airports DAG
+    partition = resolve_partition(RunFacts("m", requested="2026-11-21"), at_three)
+    assert (partition.start, partition.end, partition.path) == (
+        at(2026, 11, 21, 3),
+        at(2026, 11, 22, 3),
+        "date=2026-11-21",
+    )
+    # the scheduled run of that partition has that logical date: both name the same partition
+    assert resolve_partition(RunFacts("s", logical_date=at(2026, 11, 21, 3)), at_three) == partition
+    weekly = Schedule(cron="0 0 * * 1")
+    assert resolve_partition(RunFacts("m", requested="2026-10-05"), weekly).path == "date=2026-10-05"
+
+
 @pytest.mark.parametrize(
     ("requested", "schedule", "problem"),
     [
+        ("2026-10-07", Schedule(cron="0 0 * * 1"), "no partition of this schedule is labelled 2026-10-07"),
         ("2026-11-01", HOURLY, "names a day but this DAG's partitions are hours"),
         ("2026-11-01T03:30", HOURLY, "is not the start of a partition"),
         ("yesterday", DAILY, "must be a date"),
