@@ -23,6 +23,7 @@ from dataframe_pipeline.exceptions import (
     DataContractError,
     NothingToIngestError,
     PartitionError,
+    PipelineError,
     ValidationFailedError,
 )
 
@@ -208,6 +209,10 @@ class StepOperator(BaseOperator):
         except NothingToIngestError as err:
             raise AirflowSkipException(str(err)) from err
         except (*NON_RETRYABLE, PartitionError) as err:
+            raise AirflowFailException(f"{type(err).__name__}: {err}") from err
+        except PipelineError as err:
+            if getattr(err, "retryable", True):  # e.g. a source that may answer later (HTTP 5xx)
+                raise
             raise AirflowFailException(f"{type(err).__name__}: {err}") from err
 
     # -- where things are ----------------------------------------------------------------------

@@ -316,15 +316,9 @@ class HttpIngestOperator(IngestOperatorBase):
 
     def _part(self, name: str, reader: Any) -> SourcePart:
         from dataframe_pipeline.core.runner import SourcePart
-        from dataframe_pipeline.exceptions import HttpSourceError
 
         def batches() -> Iterator[Any]:
-            try:
-                yield from self.shaped(reader.batches())
-            except HttpSourceError as err:
-                if not err.retryable:
-                    raise AirflowFailException(str(err)) from err
-                raise
+            yield from self.shaped(reader.batches())  # a 4xx is not retryable: execute fails without retry
             stats = reader.stats.as_dict()
             self.log.info("read %s: %s", self.endpoint or "/", stats)
             if stats.get("hit_max_pages"):
