@@ -262,12 +262,20 @@ def escaped(value: str) -> str:
 
 
 @st.composite
-def documents(draw: st.DrawFn) -> tuple[str, dict[str, str]]:
-    """A document using entities (in text, tails, attributes, nested elements), and its entities."""
-    values = draw(st.lists(XML_TEXT, min_size=1, max_size=4))
-    names = [f"e{i}" for i in range(len(values))]
-    entities = dict(zip(names, values, strict=True))
-    pieces = st.one_of(st.sampled_from([f"&{name};" for name in names]), XML_TEXT.map(escaped))
+def documents(draw: st.DrawFn) -> tuple[str, dict[str, str], dict[str, str]]:
+    """A document using entities (in text, tails, attributes, nested elements, other entities).
+
+    :returns: the document's body, each entity's literal in its declaration, and its value.
+    """
+    literals: dict[str, str] = {}
+    values: dict[str, str] = {}
+    for i in range(draw(st.integers(1, 4))):
+        # an entity is text and references to the entities declared before it
+        earlier = st.sampled_from(list(values)) if values else st.nothing()
+        parts = draw(st.lists(st.one_of(XML_TEXT.map(lambda text: ("text", text)), earlier.map(lambda n: ("ref", n)))))
+        literals[f"e{i}"] = "".join(entity_literal(v) if kind == "text" else f"&{v};" for kind, v in parts)
+        values[f"e{i}"] = "".join(v if kind == "text" else values[v] for kind, v in parts)
+    pieces = st.one_of(st.sampled_from([f"&{name};" for name in values]), XML_TEXT.map(escaped))
 
     def text() -> str:
         return "".join(draw(st.lists(pieces, max_size=4)))
@@ -277,7 +285,7 @@ def documents(draw: st.DrawFn) -> tuple[str, dict[str, str]]:
         records.append(
             f'<row a="{text()}"><v>{text()}</v><m>{text()}<b>{text()}</b>{text()}</m><n><leaf>{text()}</leaf></n></row>'
         )
-    return "<rows>" + "".join(records) + "</rows>", entities
+    return "<rows>" + "".join(records) + "</rows>", literals, values
 
 
 def present(row: dict[str, Any]) -> dict[str, Any]:
@@ -305,12 +313,12 @@ def reference_rows(body: str, entities: dict[str, str]) -> list[dict[str, Any]]:
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(documents())
-def test_expanded_values_are_what_a_reference_parser_reads(case: tuple[str, dict[str, str]]) -> None:
-    body, entities = case
-    declarations = "".join(f'<!ENTITY {name} "{entity_literal(value)}">\n' for name, value in entities.items())
+def test_expanded_values_are_what_a_reference_parser_reads(case: tuple[str, dict[str, str], dict[str, str]]) -> None:
+    body, literals, values = case
+    declarations = "".join(f'<!ENTITY {name} "{literal}">\n' for name, literal in literals.items())
     document = f"<!DOCTYPE rows [\n{declarations}]>\n{body}".encode()
     batches, table, rejected = read_all(document, null_values=[])
-    expected = reference_rows(body, entities)
+    expected = reference_rows(body, values)
     # a column no record has a value for is not there at all
     assert [present(row) for row in rows(table)] == [present(row) for row in expected]
     assert rejected.empty
@@ -619,6 +627,23 @@ def test_reasons_name_the_lines_of_the_original_file(encoding: str, bom: bytes, 
     document = encoded(USE.replace("&nope;", "&co;"))
     _, table, _ = read_all(document, encoding=None)
     assert table.column("v").to_pylist() == ["ACME\nCorp", "ACME\nCorp"]
+
+
+def test_declaration_lines_are_not_fooled_by_comments_literals_and_instructions() -> None:
+    document = b"""<?xml version="1.0"?>
+<!DOCTYPE rows PUBLIC "-//ACME//rows" "rows.dtd" [
+  <!-- <!ENTITY ext "decoy"> ] -->
+  <!ATTLIST rows note CDATA "]> %ext; 'decoy'">
+  <?pi <!ENTITY ext "decoy"> ]?>
+  <!ENTITY gt2 "]>">
+  <!ELEMENT rows ANY>
+  <!ENTITY ext SYSTEM "file:///etc/passwd">
+]>
+<rows/>
+"""
+    error, _ = refused(document)
+    assert isinstance(error, XmlEntityError)
+    assert (error.entity, error.line) == ("ext", 8)
 
 
 def test_a_line_break_split_between_two_chunks_counts_once(monkeypatch: pytest.MonkeyPatch) -> None:
