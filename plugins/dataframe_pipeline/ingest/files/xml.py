@@ -6,55 +6,23 @@ element itself), text between and after its child elements included (``<a>x<b/>y
 ``"xy"``); repeated child elements are kept as a JSON list. Elements are freed as they are read, so
 memory is bounded by one record.
 
-**Entities.** The predefined entities (``&amp;`` ...) and character references are plain text.
-Internal entities declared in the document's internal DTD subset (``<!ENTITY co "ACME">``) are
-expanded wherever they are used: element text and tails, attribute values, nested elements,
-entities used in other entities, and replacement text with markup (``<!ENTITY a "<city>Paris</city>">``
-gives the column ``city``). Nothing is ever fetched: no network, no file, no external DTD.
+**Entities.** Internal entities (``<!ENTITY co "ACME">``) are expanded wherever they are used, in
+text, tails, attributes and nested elements, within bounds; an external entity (XXE), a parameter
+entity, an entity bomb, recursion or an undeclared entity refuses the whole file
+(:class:`~dataframe_pipeline.exceptions.XmlEntityError`, a ``MalformedSourceError``) naming the
+file, the entity and its line; a record whose references expand too far is quarantined. Nothing
+is ever fetched. The rules, the limits and why the reader expands entities itself rather than
+libxml2: :mod:`.xml_entities`.
 
-The parser keeps entity references as nodes (``resolve_entities=False``: with ``True`` libxml2
-would also read external entities, and with ``'internal'`` it still loads external parameter
-entities); the reader expands them itself, under :data:`ENTITY_LIMITS`, so that the bound holds
-whatever libxml2's own limits are. Attribute values are the exception: libxml2 expands them while
-parsing (under its own limits: at most 5 times the input beyond 1 MB), after the declarations below
-were checked, except for the root element's own attributes, which come before the first event.
-
-Refusing the whole file (:class:`~dataframe_pipeline.exceptions.XmlEntityError`, a
-``MalformedSourceError``: the operator quarantines the file), naming the file, the entity and the
-line of its declaration (for what is dangerous whatever is used) or of its use:
-
-- checked when the root element starts, before any record: an external entity (``SYSTEM``,
-  ``PUBLIC``, ``NDATA``), used or not; a parameter entity or reference (``%name;``: they can
-  declare entities and read files); an entity whose expansion would exceed
-  ``EntityLimits.entity_chars`` characters (a "billion laughs" document stops here, in
-  microseconds, having expanded nothing); references nested deeper than ``EntityLimits.depth``;
-  an entity that uses itself; a use of an undeclared entity in a declaration; replacement text
-  that is not well-formed content on its own (``<!ENTITY a "<b>">``);
-- while reading: a reference to an entity that is not declared in the internal subset (a
-  well-formedness error; libxml2 reports it itself when there is no external DTD); an entity used
-  outside any record whose replacement text has elements (they could be records, which the stream
-  would never see); the expansion of the whole file exceeding ``EntityLimits.file_chars`` plus
-  ``EntityLimits.amplification`` characters per character of the document read so far.
-
-Quarantining one record (rule :data:`XML_ENTITY_EXPANSION_RULE`, the record's text with its
-references unexpanded, the reason with its line): references whose expansions add up to more than
-``EntityLimits.record_chars`` characters in that record; the declarations are sound and the other
-records are read.
-
-Text an entity gives outside any record is not read, as any text there. Lines are the lines of the
-original file: the text is decoded then re-encoded as UTF-8 for lxml, which keeps line breaks (a
-byte-order mark is dropped, and the reader turns CR LF and lone CR into LF, as XML does, so that
-libxml2 counts them); libxml2 keeps no line for a declaration, so the reader finds them in the
-internal subset itself (:func:`_scan_prolog`). ``defusedxml`` is not used: its lxml module is
-deprecated and it refuses every DTD rather than expanding internal entities.
+**Lines** in reasons are those of the original file: the text is decoded then encoded again as
+UTF-8 for lxml, which keeps its line breaks (a byte-order mark is dropped; CR LF and a lone CR
+become LF, as XML reads them, so that libxml2 counts every one).
 """
 
 from __future__ import annotations
 
-import copy
 import re
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dataframe_pipeline.exceptions import (
@@ -62,8 +30,8 @@ from dataframe_pipeline.exceptions import (
     DataContractError,
     KeyCollisionError,
     MalformedSourceError,
-    XmlEntityError,
 )
+from dataframe_pipeline.ingest.files.xml_entities import _Entities
 from dataframe_pipeline.ingest.records import DUPLICATE_COLUMN_RULE, _batches_of, _json_text, _put, _Record, _Tabulator
 
 if TYPE_CHECKING:
@@ -80,33 +48,6 @@ if TYPE_CHECKING:
 
 #: the column of an XML record element's own text
 XML_TEXT_COLUMN = "#text"
-#: an XML record whose entity references expand to more than ``EntityLimits.record_chars`` characters
-XML_ENTITY_EXPANSION_RULE = "xml_entity_expansion"
-
-
-@dataclass(frozen=True)
-class EntityLimits:
-    """How far the internal entities of an XML document may expand, in characters of replacement text.
-
-    :param depth: the most entity references nested in one another (``&a;`` using ``&b;`` using ...).
-    :param entity_chars: the most characters one entity may expand to (more: the file is refused).
-    :param record_chars: the most characters the references of one record may expand to, together
-        (more: the record is quarantined).
-    :param file_chars: what the references of a whole file may expand to before ``amplification``
-        counts.
-    :param amplification: beyond ``file_chars``, characters of expansion allowed per character of
-        the document read so far (more: the file is refused).
-    """
-
-    depth: int = 16
-    entity_chars: int = 100_000
-    record_chars: int = 1_000_000
-    file_chars: int = 10_000_000
-    amplification: int = 10
-
-
-#: the limits the XML reader applies
-ENTITY_LIMITS = EntityLimits()
 
 
 _XML_STEP = re.compile(r"^(\*|[A-Za-z_][\w.\-]*)$")
@@ -156,7 +97,9 @@ class _Utf8Reader:
 
     Line breaks become LF (what XML makes of CR LF and of a lone CR, which libxml2 would not count
     as a line). The text is kept from the start until :meth:`prolog` is called (when the root
-    element starts), for :func:`_scan_prolog`. Nothing more is read once ``failed()`` is true.
+    element starts), for the lines of declarations
+    (:func:`~dataframe_pipeline.ingest.files.xml_entities._scan_prolog`). Nothing more is read once
+    ``failed()`` is true.
     """
 
     def __init__(self, chunks: Iterator[str], failed: Callable[[], bool] | None = None) -> None:
@@ -261,7 +204,7 @@ class _Walk:
         self.stack: list[str] = []
         self.record_depth: int | None = None
         self.position = 0
-        self.entities = _Entities(inp.source, {}, {}, reader, ENTITY_LIMITS, check=False)
+        self.entities = _Entities.none(inp.source)
         # depth inside elements of an entity's replacement text, which libxml2 reports as events
         # when it first parses it; they are not in the document's tree (the reference is)
         self._in_entity = 0
@@ -288,7 +231,9 @@ class _Walk:
     def _start(self, element: etree._Element) -> None:
         if not self.stack:
             self.path.check_root(_local(element.tag), self.inp.source)
-            self.entities = _Entities.declared(element, self.reader, self.inp.source, ENTITY_LIMITS)
+            self.entities = _Entities.declared(
+                element, self.reader.prolog(), lambda: self.reader.chars_read, self.inp.source
+            )
         self.stack.append(_local(element.tag))
         if self.record_depth is None and self.path.matches(self.stack):
             self.record_depth = len(self.stack)
@@ -310,354 +255,6 @@ def _free(element: etree._Element, entities: _Entities, record: bool) -> None:
         entities.check_outside(element.itersiblings(etree.Entity, preceding=True))
         while element.getprevious() is not None:
             del parent[0]
-
-
-# --- entities -----------------------------------------------------------------------------------
-
-_PREDEFINED_ENTITIES = frozenset({"amp", "lt", "gt", "apos", "quot"})
-# what may come before the DOCTYPE
-_PROLOG_MISC = re.compile(r"\s+|<\?.*?\?>|<!--.*?-->", re.DOTALL)
-_LITERAL = r"""(?:"[^"]*"|'[^']*')"""
-_DOCTYPE_HEAD = re.compile(rf"<!DOCTYPE\s+[^\s\[>]+(?:\s+(?:SYSTEM|PUBLIC)(?:\s+{_LITERAL})+)?\s*(?P<subset>\[|>)")
-# the markup of an internal subset (libxml2 has parsed it already: it is well-formed)
-_SUBSET_TOKEN = re.compile(
-    rf"""\s+|<!--.*?-->|<\?.*?\?>|%(?P<reference>[^;\s]+);"""
-    rf"""|<!ENTITY\s+(?P<percent>%\s+)?(?P<entity>[^\s"'>]+)(?:[^>"']|{_LITERAL})*>"""
-    rf"""|<!(?:[^>"']|{_LITERAL})*>|(?P<end>\])""",
-    re.DOTALL,
-)
-# in replacement text: references, and what holds "&" without one (matched to be left as is)
-_CONTENT_TOKEN = re.compile(r"""<!\[CDATA\[.*?\]\]>|<!--.*?-->|<\?.*?\?>|&(?P<name>[^#&;\s<>"']+);""", re.DOTALL)
-_ELEMENT_START = re.compile(r"<[^!?/]")
-_BLANKS = re.compile(r"[\t\n\r]")
-# lxml writes ">" in an attribute value as "&gt;", and a reference kept in it as "&name;"
-_START_TAG = re.compile(r"<[^>]*>")
-_ATTRIBUTE_REFERENCE = re.compile(r"&([^#;&\s]+);")
-
-
-@dataclass
-class _Declarations:
-    """Where the internal DTD subset declares things (libxml2 keeps no line for a declaration)."""
-
-    doctype_line: int = 1
-    #: general entity -> line of its first declaration (the one that binds)
-    general: dict[str, int] = field(default_factory=dict)
-    #: parameter entities declared and referenced: (name, line)
-    parameter: list[tuple[str, int]] = field(default_factory=list)
-    #: whether the internal subset was read to its end (it was not: something above is missing)
-    complete: bool = True
-
-
-def _scan_prolog(text: str) -> _Declarations:
-    """The declarations of the internal subset in the text before the root element, with their lines."""
-    pos = 0
-    while match := _PROLOG_MISC.match(text, pos):
-        pos = match.end()
-    found = _Declarations(doctype_line=text.count("\n", 0, pos) + 1)
-    head = _DOCTYPE_HEAD.match(text, pos)
-    if head is None or head["subset"] == ">":
-        found.complete = head is not None or not text.startswith("<!DOCTYPE", pos)
-        return found
-    pos, line = head.end(), found.doctype_line + text.count("\n", pos, head.end())
-    while (token := _SUBSET_TOKEN.match(text, pos)) and not token["end"]:
-        if token["reference"] or token["percent"]:
-            found.parameter.append((token["reference"] or token["entity"], line))
-        elif token["entity"]:
-            found.general.setdefault(token["entity"], line)
-        pos, line = token.end(), line + text.count("\n", token.start(), token.end())
-    found.complete = token is not None
-    return found
-
-
-def _is_reference(match: re.Match[str]) -> bool:
-    """Whether a :data:`_CONTENT_TOKEN` is a reference to a declared (not predefined) entity."""
-    return bool(match["name"]) and match["name"] not in _PREDEFINED_ENTITIES
-
-
-def _references(content: str) -> list[str]:
-    """The general entities a replacement text uses (not the predefined ones, not in CDATA or comments)."""
-    return [m["name"] for m in _CONTENT_TOKEN.finditer(content) if _is_reference(m)]
-
-
-class _Entities:
-    """The internal entities of a document: checked when its root element starts, expanded in records.
-
-    :param contents: entity -> its replacement text (lxml's ``content``: character references in
-        the literal are resolved, entity references are not).
-    :param lines: entity -> line of its declaration.
-    :param check: whether records can hold entity references at all (not without a DOCTYPE).
-    """
-
-    def __init__(
-        self,
-        source: str,
-        contents: dict[str, str],
-        lines: dict[str, int],
-        reader: _Utf8Reader,
-        limits: EntityLimits,
-        *,
-        check: bool = True,
-    ) -> None:
-        self.source = source
-        self.contents = contents
-        self.lines = lines
-        self.reader = reader
-        self.limits = limits
-        self.check = check
-        self.sizes: dict[str, int] = {}
-        self._has_elements: dict[str, bool] = {}
-        self._parsed: dict[str, str | etree._Element] = {}
-        # whether some entity's expansion has a tab or a line break (see _normalize_attributes)
-        self._blank_entities = False
-        self._parser: etree.XMLParser | None = None
-        #: characters the references of the file's records expanded to so far
-        self.expanded_chars = 0
-
-    @classmethod
-    def declared(cls, root: etree._Element, reader: _Utf8Reader, source: str, limits: EntityLimits) -> _Entities:
-        """The entities of the internal subset, once checked.
-
-        :raises XmlEntityError: a declaration that is refused whatever is used (module docstring).
-        """
-        prolog = reader.prolog()
-        dtd = root.getroottree().docinfo.internalDTD
-        if dtd is None:
-            return cls(source, {}, {}, reader, limits, check=False)
-        found = _scan_prolog(prolog)
-        if not found.complete:
-            # libxml2 read it: this is a gap in _scan_prolog, which must not miss a parameter entity
-            problem = "the internal DTD subset has markup the reader does not know, so its entities are refused"
-            raise XmlEntityError(source, found.doctype_line, "", problem)
-        for name, line in found.parameter:
-            problem = f"parameter entity '%{name};' is refused: parameter entities are not supported"
-            raise XmlEntityError(source, line, f"%{name}", problem)
-        contents: dict[str, str] = {}
-        lines: dict[str, int] = {}
-        for entity in dtd.iterentities():
-            name = entity.name
-            if name in _PREDEFINED_ENTITIES or name in contents:
-                continue
-            lines[name] = found.general.get(name, found.doctype_line)
-            if entity.system_url is not None:
-                problem = f"entity {name!r} is external ({entity.system_url!r}): external entities are never read"
-                raise XmlEntityError(source, lines[name], name, problem)
-            contents[name] = entity.content or ""
-        entities = cls(source, contents, lines, reader, limits)
-        for name in contents:
-            entities._size(name, ())
-            entities._check_well_formed(name)
-        blanks: dict[str, bool] = {}
-        entities._blank_entities = any(entities._holds(name, _BLANKS, blanks) for name in contents)
-        return entities
-
-    def _refuse(self, name: str, problem: str, line: int | None = None) -> XmlEntityError:
-        return XmlEntityError(self.source, self.lines[name] if line is None else line, name, problem)
-
-    def _size(self, name: str, chain: tuple[str, ...]) -> int:
-        """The characters ``name`` expands to, everything nested included (memoized).
-
-        :raises XmlEntityError: recursion, nesting too deep, too large, an undeclared entity used.
-        """
-        if name in self.sizes:
-            return self.sizes[name]
-        if name in chain:
-            loop = " -> ".join((*chain[chain.index(name) :], name))
-            raise self._refuse(name, f"entity {name!r} uses itself ({loop})")
-        if len(chain) >= self.limits.depth:
-            nesting = " -> ".join((*chain, name))
-            raise self._refuse(chain[0], f"entity references nest more than {self.limits.depth} deep ({nesting})")
-        content = self.contents[name]
-        size = len(content)
-        for inner in _references(content):
-            if inner not in self.contents:
-                raise self._refuse(name, f"entity {name!r} uses entity {inner!r}, which is not declared")
-            size += self._size(inner, (*chain, name)) - len(inner) - 2
-        if size > self.limits.entity_chars:
-            problem = f"entity {name!r} expands to more than {self.limits.entity_chars} characters (an entity bomb)"
-            raise self._refuse(name, problem)
-        self.sizes[name] = size
-        return size
-
-    def _check_well_formed(self, name: str) -> None:
-        """The replacement text alone, its references left out, must be content (balanced elements)."""
-        content = self.contents[name]
-        if not any(mark in content for mark in "<&]"):
-            return
-        # libxml2 too parses an entity on its own (a namespace prefix must be declared in it)
-        self._fragment(_CONTENT_TOKEN.sub(lambda m: "" if _is_reference(m) else m[0], content), name, self.lines[name])
-
-    def _fragment(self, text: str, name: str, line: int) -> etree._Element:
-        """``text`` parsed as element content, in a wrapper element."""
-        from lxml import etree
-
-        if self._parser is None:
-            self._parser = etree.XMLParser(
-                resolve_entities=False, no_network=True, load_dtd=False, remove_comments=True, remove_pis=True
-            )
-        try:
-            return etree.fromstring(f"<_>{text}</_>", self._parser)
-        except etree.XMLSyntaxError as exc:
-            problem = f"the replacement text of entity {name!r} is not well-formed XML content ({exc.msg})"
-            raise self._refuse(name, problem, line) from exc
-
-    def expanded(self, name: str) -> str:
-        """The replacement text of ``name`` with the entities it uses replaced by theirs, recursively."""
-        return _CONTENT_TOKEN.sub(
-            lambda m: self.expanded(m["name"]) if _is_reference(m) else m[0],
-            self.contents[name],
-        )
-
-    def _declared(self, node: etree._Element) -> str:
-        name = str(node.name)  # type: ignore[attr-defined]
-        if name not in self.contents:
-            problem = (
-                f"entity {name!r} is used but not declared in the document's internal DTD subset "
-                "(an external DTD is never read)"
-            )
-            raise XmlEntityError(self.source, node.sourceline or 0, name, problem)
-        return name
-
-    def has_elements(self, name: str) -> bool:
-        """Whether the expansion of ``name`` holds elements (not only text)."""
-        return self._holds(name, _ELEMENT_START, self._has_elements)
-
-    def _holds(self, name: str, pattern: re.Pattern[str], found: dict[str, bool]) -> bool:
-        """Whether ``pattern`` is in the expansion of ``name`` outside CDATA and comments (memoized in ``found``)."""
-        if name not in found:
-            content = self.contents[name]
-            outside_cdata = _CONTENT_TOKEN.sub(lambda m: m[0] if m["name"] else "", content)
-            found[name] = bool(pattern.search(outside_cdata)) or any(
-                self._holds(inner, pattern, found) for inner in _references(content)
-            )
-        return found[name]
-
-    def check_outside(self, nodes: Iterable[etree._Element]) -> None:
-        """Entity references outside any record: text (not read, as any text there), or refused.
-
-        :raises XmlEntityError: an undeclared entity, or one whose expansion has elements (they
-            could be records, which the stream would never see).
-        """
-        if not self.check:
-            return
-        for node in nodes:
-            name = self._declared(node)
-            if self.has_elements(name):
-                problem = (
-                    f"entity {name!r} is used outside any record and its replacement text has elements, "
-                    "which would not be read as records"
-                )
-                raise XmlEntityError(self.source, node.sourceline or 0, name, problem)
-
-    def expand(self, position: int, element: etree._Element) -> _Record | None:
-        """Replace the entity references in a record by what they stand for.
-
-        :returns: None, or the record quarantined when its references expand too far.
-        :raises XmlEntityError: an undeclared entity; the file's expansion beyond its budget.
-        """
-        from lxml import etree
-
-        if not self.check:
-            return None
-        nodes = list(element.iter(etree.Entity))
-        quarantined = self._expand_references(position, element, nodes) if nodes else None
-        if quarantined is None and self._blank_entities:
-            self._normalize_attributes(element)
-        return quarantined
-
-    def _expand_references(self, position: int, element: etree._Element, nodes: list[etree._Element]) -> _Record | None:
-        from lxml import etree
-
-        chars = Counter[str]()
-        for node in nodes:
-            name = self._declared(node)
-            chars[name] += self.sizes[name]
-        total = chars.total()
-        if total > self.limits.record_chars:
-            raw = etree.tostring(element, encoding="unicode", with_tail=False)
-            reason = (
-                f"its entity references expand to {total} characters, more than {self.limits.record_chars} "
-                f"(mostly {chars.most_common(1)[0][0]!r}; record on line {element.sourceline})"
-            )
-            return _Record(position, raw, rule=XML_ENTITY_EXPANSION_RULE, reason=reason)
-        self._spend(total, chars.most_common(1)[0][0], element)
-        for node in nodes:
-            self._splice(node)
-        return None
-
-    def _normalize_attributes(self, element: etree._Element) -> None:
-        """Make each blank of a replacement text in an attribute value a space, as XML says.
-
-        libxml2 keeps them when it keeps references (it makes literal blanks spaces itself, and a
-        character reference such as ``&#10;`` stays what it is). The start tag, with references as
-        lxml writes them, is parsed again with the replacement texts written in.
-        """
-        from lxml import etree
-
-        for node in element.iter(etree.Element):
-            if not any(_BLANKS.search(value) for value in node.attrib.values()):
-                continue
-            start = _START_TAG.match(etree.tostring(node, encoding="unicode", with_tail=False))
-            if start is None or not _ATTRIBUTE_REFERENCE.search(start[0]):
-                continue
-            written = _ATTRIBUTE_REFERENCE.sub(
-                lambda m: self.expanded(m[1]).replace('"', "&quot;") if m[1] in self.contents else m[0], start[0]
-            )
-            tag = self._fragment(written.removesuffix(">").removesuffix("/") + "/>", "", node.sourceline or 0)[0]
-            for name, value in tag.attrib.items():
-                node.set(name, value)
-
-    def _spend(self, chars: int, name: str, element: etree._Element) -> None:
-        self.expanded_chars += chars
-        allowed = self.limits.file_chars + self.limits.amplification * self.reader.chars_read
-        if self.expanded_chars > allowed:
-            problem = (
-                f"entity references expand to {self.expanded_chars} characters after {self.reader.chars_read} "
-                f"characters of the document, more than {self.limits.file_chars} plus {self.limits.amplification} "
-                f"per character read (mostly {name!r} in the record on this line)"
-            )
-            raise XmlEntityError(self.source, element.sourceline or 0, name, problem)
-
-    def _pieces(self, node: etree._Element, name: str) -> tuple[str, list[etree._Element]]:
-        """The text and elements that a reference stands for (elements: new copies at each use)."""
-        if name not in self._parsed:
-            text = self.expanded(name)
-            # parsed once per entity: the file's budget bounds how much is kept
-            if "<" not in text and "&" not in text:
-                self._parsed[name] = text
-            else:
-                wrapper = self._fragment(text, name, node.sourceline or 0)
-                self._parsed[name] = wrapper if len(wrapper) else wrapper.text or ""
-        parsed = self._parsed[name]
-        if isinstance(parsed, str):
-            return parsed, []
-        return parsed.text or "", [copy.deepcopy(child) for child in parsed]
-
-    def _splice(self, node: etree._Element) -> None:
-        """Put the text and elements of a reference where it is, then remove it."""
-        text, elements = self._pieces(node, str(node.name))  # type: ignore[attr-defined]
-        parent = node.getparent()
-        if parent is None:  # a reference is always inside an element
-            return
-        previous = node.getprevious()
-        index = parent.index(node)
-        for offset, child in enumerate(elements, start=1):
-            parent.insert(index + offset, child)
-        _append_text(parent, previous, text)
-        if elements:
-            elements[-1].tail = (elements[-1].tail or "") + (node.tail or "")
-        else:
-            _append_text(parent, previous, node.tail or "")
-        parent.remove(node)
-
-
-def _append_text(parent: etree._Element, previous: etree._Element | None, text: str) -> None:
-    """Add ``text`` after ``previous`` (its tail), or at the start of ``parent`` when there is none."""
-    if not text:
-        return
-    if previous is not None:
-        previous.tail = (previous.tail or "") + text
-    else:
-        parent.text = (parent.text or "") + text
 
 
 # --- records ------------------------------------------------------------------------------------
