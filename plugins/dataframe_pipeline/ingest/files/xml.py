@@ -211,11 +211,19 @@ class _Walk:
 
     def on(self, event: str, element: etree._Element) -> _Record | None:
         """The record ``element`` completes, if any."""
-        if self._in_entity or (event == "start" and self.stack and element.getparent() is None):
-            self._in_entity += 1 if event == "start" else -1
-            return None
+        stack = self.stack
         if event == "start":
-            self._start(element)
+            if not stack:
+                self._root(element)
+            elif self._in_entity or element.getparent() is None:
+                self._in_entity += 1
+                return None
+            stack.append(_local(element.tag))
+            if self.record_depth is None and self.path.matches(stack):
+                self.record_depth = len(stack)
+            return None
+        if self._in_entity:
+            self._in_entity -= 1
             return None
         record = None
         if self.record_depth == len(self.stack):
@@ -228,15 +236,11 @@ class _Walk:
         self.stack.pop()
         return record
 
-    def _start(self, element: etree._Element) -> None:
-        if not self.stack:
-            self.path.check_root(_local(element.tag), self.inp.source)
-            self.entities = _Entities.declared(
-                element, self.reader.prolog(), lambda: self.reader.chars_read, self.inp.source
-            )
-        self.stack.append(_local(element.tag))
-        if self.record_depth is None and self.path.matches(self.stack):
-            self.record_depth = len(self.stack)
+    def _root(self, element: etree._Element) -> None:
+        self.path.check_root(_local(element.tag), self.inp.source)
+        self.entities = _Entities.declared(
+            element, self.reader.prolog(), lambda: self.reader.chars_read, self.inp.source
+        )
 
 
 def _free(element: etree._Element, entities: _Entities, record: bool) -> None:
@@ -245,14 +249,10 @@ def _free(element: etree._Element, entities: _Entities, record: bool) -> None:
     Entity references among them that are not in a record are checked first (see
     :meth:`_Entities.check_outside`).
     """
-    from lxml import etree
-
-    if not record:
-        entities.check_outside(element.iterchildren(etree.Entity))
+    entities.check_outside(element, record)
     element.clear(keep_tail=True)
     parent = element.getparent()
     if parent is not None:
-        entities.check_outside(element.itersiblings(etree.Entity, preceding=True))
         while element.getprevious() is not None:
             del parent[0]
 
@@ -287,7 +287,10 @@ def _own_text(element: etree._Element, has_children: bool) -> str | None:
     The text between and after child elements (their tails) is part of it.
     """
     if has_children:
-        text = "".join([element.text or "", *(child.tail or "" for child in element)])
+        text = element.text or ""
+        for child in element:
+            if child.tail:
+                text += child.tail
         return text if text.strip() else None
     text = element.text
     if element.attrib:

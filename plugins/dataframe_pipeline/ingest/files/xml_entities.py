@@ -50,16 +50,17 @@ line for a declaration, so :func:`_scan_prolog` finds them in the text before th
 from __future__ import annotations
 
 import copy
+import itertools
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dataframe_pipeline.exceptions import XmlEntityError
 from dataframe_pipeline.ingest.records import _Record
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable
 
     from lxml import etree
 
@@ -190,6 +191,7 @@ class _Entities:
         # whether some entity's expansion has a tab or a line break (see _normalize_attributes)
         self._blank_entities = False
         self._parser: etree.XMLParser | None = None
+        self._entity_tag: Any = None
         #: characters the references of the file's records expanded to so far
         self.expanded_chars = 0
 
@@ -318,15 +320,19 @@ class _Entities:
             )
         return found[name]
 
-    def check_outside(self, nodes: Iterable[etree._Element]) -> None:
-        """Entity references outside any record: text (not read, as any text there), or refused.
+    def check_outside(self, element: etree._Element, record: bool) -> None:
+        """References outside any record, dropped with ``element``: text (not read, as any text there), or refused.
 
+        :param element: an element read, whose earlier siblings and (unless it is a ``record``)
+            children are about to be dropped.
         :raises XmlEntityError: an undeclared entity, or one whose expansion has elements (they
             could be records, which the stream would never see).
         """
         if not self.check:
             return
-        for node in nodes:
+        tag = self._entity()
+        nodes = element.itersiblings(tag, preceding=True)
+        for node in nodes if record else itertools.chain(element.iterchildren(tag), nodes):
             name = self._declared(node)
             if self.has_elements(name):
                 problem = (
@@ -341,32 +347,41 @@ class _Entities:
         :returns: None, or the record quarantined when its references expand too far.
         :raises XmlEntityError: an undeclared entity; the file's expansion beyond its budget.
         """
-        from lxml import etree
-
         if not self.check:
             return None
-        nodes = list(element.iter(etree.Entity))
+        nodes = self.references_in(element)
         quarantined = self._expand_references(position, element, nodes) if nodes else None
         if quarantined is None and self._blank_entities:
             self._normalize_attributes(element)
         return quarantined
 
-    def _expand_references(self, position: int, element: etree._Element, nodes: list[etree._Element]) -> _Record | None:
-        from lxml import etree
+    def references_in(self, element: etree._Element) -> list[etree._Element]:
+        """The entity references in ``element`` and below, in document order."""
+        return list(element.iter(self._entity()))
 
-        chars = Counter[str]()
-        for node in nodes:
-            name = self._declared(node)
-            chars[name] += self.sizes[name]
-        total = chars.total()
+    def _entity(self) -> Any:
+        """lxml's tag of entity references (imported once, not for each record)."""
+        if self._entity_tag is None:
+            from lxml import etree
+
+            self._entity_tag = etree.Entity
+        return self._entity_tag
+
+    def _expand_references(self, position: int, element: etree._Element, nodes: list[etree._Element]) -> _Record | None:
+        total = sum(self.sizes[self._declared(node)] for node in nodes)
         if total > self.limits.record_chars:
+            from lxml import etree
+
             raw = etree.tostring(element, encoding="unicode", with_tail=False)
             reason = (
                 f"its entity references expand to {total} characters, more than {self.limits.record_chars} "
-                f"(mostly {chars.most_common(1)[0][0]!r}; record on line {element.sourceline})"
+                f"(mostly {_largest(nodes, self.sizes)!r}; record on line {element.sourceline})"
             )
             return _Record(position, raw, rule=XML_ENTITY_EXPANSION_RULE, reason=reason)
-        self._spend(total, chars.most_common(1)[0][0], element)
+        self.expanded_chars += total
+        read = self.chars_read()
+        if self.expanded_chars > self.limits.file_chars + self.limits.amplification * read:
+            raise self._over_budget(read, _largest(nodes, self.sizes), element)
         for node in nodes:
             self._splice(node)
         return None
@@ -394,16 +409,13 @@ class _Entities:
             for name, value in tag.attrib.items():
                 node.set(name, value)
 
-    def _spend(self, chars: int, name: str, element: etree._Element) -> None:
-        self.expanded_chars += chars
-        read = self.chars_read()
-        if self.expanded_chars > self.limits.file_chars + self.limits.amplification * read:
-            problem = (
-                f"entity references expand to {self.expanded_chars} characters after {read} "
-                f"characters of the document, more than {self.limits.file_chars} plus {self.limits.amplification} "
-                f"per character read (mostly {name!r} in the record on this line)"
-            )
-            raise XmlEntityError(self.source, element.sourceline or 0, name, problem)
+    def _over_budget(self, read: int, name: str, element: etree._Element) -> XmlEntityError:
+        problem = (
+            f"entity references expand to {self.expanded_chars} characters after {read} "
+            f"characters of the document, more than {self.limits.file_chars} plus {self.limits.amplification} "
+            f"per character read (mostly {name!r} in the record on this line)"
+        )
+        return XmlEntityError(self.source, element.sourceline or 0, name, problem)
 
     def _pieces(self, node: etree._Element, name: str) -> tuple[str, list[etree._Element]]:
         """The text and elements that a reference stands for (elements: new copies at each use)."""
@@ -436,6 +448,14 @@ class _Entities:
         else:
             _append_text(parent, previous, node.tail or "")
         parent.remove(node)
+
+
+def _largest(nodes: list[etree._Element], sizes: dict[str, int]) -> str:
+    """The entity whose references in ``nodes`` expand to the most characters."""
+    chars = Counter[str]()
+    for node in nodes:
+        chars[str(node.name)] += sizes[str(node.name)]  # type: ignore[attr-defined]
+    return chars.most_common(1)[0][0]
 
 
 def _append_text(parent: etree._Element, previous: etree._Element | None, text: str) -> None:
