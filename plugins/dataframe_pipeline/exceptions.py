@@ -78,6 +78,18 @@ class UnsafeArchiveMemberError(MalformedSourceError):
     """A zip member has an absolute path or a ``..`` component (zip-slip), or is encrypted."""
 
 
+class XmlEntityError(MalformedSourceError):
+    """An XML document declares or uses an entity that is refused (external, parameter, bomb, undeclared, ...)."""
+
+    def __init__(self, source: str, line: int, entity: str, problem: str) -> None:
+        self.source = source
+        #: the line of the entity's declaration, or of the reference, in the original file
+        self.line = line
+        #: the entity's name (``%name`` for a parameter entity)
+        self.entity = entity
+        super().__init__(f"{source}, line {line}: {problem}; the file must be quarantined as a whole")
+
+
 class KeyCollisionError(ValueError):
     """Two values of a record map to the same column name once flattened."""
 

@@ -2,8 +2,21 @@
 
 An element's attributes and child elements become columns (``<order id="1"><customer><name>Ann``
 gives ``id`` and ``customer.name``); its own text is the column of its path (``#text`` for the record
-element itself); repeated child elements are kept as a JSON list. Elements are freed as they are
-read, so memory is bounded by one record.
+element itself), text between and after its child elements included (``<a>x<b/>y</a>``: ``a`` is
+``"xy"``); repeated child elements are kept as a JSON list. Elements are freed as they are read, so
+memory is bounded by one record.
+
+**Entities.** Internal entities (``<!ENTITY co "ACME">``) are expanded wherever they are used, in
+text, tails, attributes and nested elements, within bounds; an external entity (XXE), a parameter
+entity, an entity bomb, recursion or an undeclared entity refuses the whole file
+(:class:`~dataframe_pipeline.exceptions.XmlEntityError`, a ``MalformedSourceError``) naming the
+file, the entity and its line; a record whose references expand too far is quarantined. Nothing
+is ever fetched. The rules, the limits and why the reader expands entities itself rather than
+libxml2: :mod:`.xml_entities`.
+
+**Lines** in reasons are those of the original file: the text is decoded then encoded again as
+UTF-8 for lxml, which keeps its line breaks (a byte-order mark is dropped; CR LF and a lone CR
+become LF, as XML reads them, so that libxml2 counts every one).
 """
 
 from __future__ import annotations
@@ -18,10 +31,11 @@ from dataframe_pipeline.exceptions import (
     KeyCollisionError,
     MalformedSourceError,
 )
+from dataframe_pipeline.ingest.files.xml_entities import _Entities
 from dataframe_pipeline.ingest.records import DUPLICATE_COLUMN_RULE, _batches_of, _json_text, _put, _Record, _Tabulator
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterable, Iterator
 
     from lxml import etree
 
@@ -79,16 +93,30 @@ class XmlPath:
 
 
 class _Utf8Reader:
-    """A binary file object over decoded text, encoded again as UTF-8 (what lxml is told to read)."""
+    """A binary file object over decoded text, encoded again as UTF-8 (what lxml is told to read).
 
-    def __init__(self, chunks: Iterator[str]) -> None:
+    Line breaks become LF (what XML makes of CR LF and of a lone CR, which libxml2 would not count
+    as a line). The text is kept from the start until :meth:`prolog` is called (when the root
+    element starts), for the lines of declarations
+    (:func:`~dataframe_pipeline.ingest.files.xml_entities._scan_prolog`). Nothing more is read once
+    ``failed()`` is true.
+    """
+
+    def __init__(self, chunks: Iterator[str], failed: Callable[[], bool] | None = None) -> None:
         self._chunks = chunks
+        self.failed = failed
         self._data = b""
         self._pos = 0
+        self._held_cr = ""
+        self._prolog: list[str] | None = []
+        #: characters of the document read so far
+        self.chars_read = 0
 
     def read(self, size: int = -1) -> bytes:
+        if self.failed is not None and self.failed():
+            return b""
         if self._pos >= len(self._data):
-            chunk = next(self._chunks, None)
+            chunk = self._next_text()
             if chunk is None:
                 return b""
             self._data, self._pos = chunk.encode("utf-8"), 0
@@ -96,6 +124,30 @@ class _Utf8Reader:
         out = self._data[self._pos : end]
         self._pos += len(out)
         return out
+
+    def prolog(self) -> str:
+        """The text read so far (the prolog and then some, once the root element started); not kept after."""
+        text = "".join(self._prolog or ())
+        self._prolog = None
+        return text
+
+    def _next_text(self) -> str | None:
+        chunk = next(self._chunks, None)
+        if chunk is None:
+            if not self._held_cr:
+                return None
+            chunk, self._held_cr = "\n", ""
+        else:
+            self.chars_read += len(chunk)
+            chunk, self._held_cr = self._held_cr + chunk, ""
+            if chunk.endswith("\r"):
+                # the LF that may follow is in the next chunk
+                chunk, self._held_cr = chunk[:-1], "\r"
+            if "\r" in chunk:
+                chunk = chunk.replace("\r\n", "\n").replace("\r", "\n")
+        if self._prolog is not None:
+            self._prolog.append(chunk)
+        return chunk
 
 
 def _local(tag: str) -> str:
@@ -111,50 +163,101 @@ def _xml_records(inp: _TextInput) -> Iterator[_Record]:
     """The records of an XML document, each element freed once read (bounded memory)."""
     from lxml import etree
 
-    path = XmlPath.parse(inp.fmt.xml_record_path)
-    stack: list[str] = []
-    record_depth: int | None = None
-    position = 0
+    reader = _Utf8Reader(inp.text())
     events = etree.iterparse(
-        _Utf8Reader(inp.text()),
+        reader,
         events=("start", "end"),
         encoding="utf-8",  # the text was decoded already: the declaration's encoding no longer applies
-        resolve_entities=False,
+        resolve_entities=False,  # references stay nodes, expanded by _Entities (see the module docstring)
         no_network=True,
         load_dtd=False,
         remove_comments=True,
         remove_pis=True,
     )
+    # lxml ignores an undeclared entity when it keeps references, and would parse what follows
+    # as a new document (losing the error and its line): nothing is fed after an error
+    reader.failed = lambda: any(entry.level_name == "FATAL" for entry in events.error_log)
+    walk = _Walk(inp, reader)
     try:
         for event, element in events:
-            if event == "start":
-                stack.append(_local(element.tag))
-                if len(stack) == 1:
-                    path.check_root(stack[0], inp.source)
-                if record_depth is None and path.matches(stack):
-                    record_depth = len(stack)
-                continue
-            if record_depth == len(stack):
-                position += 1
-                yield _xml_record(position, element, inp.fmt)
-                record_depth = None
-            if record_depth is None:
-                _free(element)
-            stack.pop()
+            record = walk.on(event, element)
+            if record is not None:
+                yield record
     except etree.XMLSyntaxError as exc:
-        raise MalformedSourceError(
-            f"{inp.source}: not well-formed XML ({exc}) after {position} records; the file must be "
-            "quarantined as a whole"
-        ) from exc
+        raise MalformedSourceError(_syntax_reason(inp.source, exc, events.error_log, walk.position)) from exc
 
 
-def _free(element: etree._Element) -> None:
-    """Drop an element's content and its earlier siblings: they have been read."""
+def _syntax_reason(source: str, exc: Exception, log: Iterable[Any], position: int) -> str:
+    """Why libxml2 stopped: its first error, with the line (its exception may name a later consequence)."""
+    first = next((entry for entry in log if entry.level_name in ("ERROR", "FATAL")), None)
+    detail = f"line {first.line}: {first.message.strip()}" if first is not None else str(exc)
+    return f"{source}: not well-formed XML ({detail}) after {position} records; the file must be quarantined as a whole"
+
+
+class _Walk:
+    """Follows the parse events: which elements are records, and what is freed once read."""
+
+    def __init__(self, inp: _TextInput, reader: _Utf8Reader) -> None:
+        self.inp = inp
+        self.reader = reader
+        self.path = XmlPath.parse(inp.fmt.xml_record_path)
+        self.stack: list[str] = []
+        self.record_depth: int | None = None
+        self.position = 0
+        self.entities = _Entities.none(inp.source)
+        # depth inside elements of an entity's replacement text, which libxml2 reports as events
+        # when it first parses it; they are not in the document's tree (the reference is)
+        self._in_entity = 0
+
+    def on(self, event: str, element: etree._Element) -> _Record | None:
+        """The record ``element`` completes, if any."""
+        stack = self.stack
+        if event == "start":
+            if not stack:
+                self._root(element)
+            elif self._in_entity or element.getparent() is None:
+                self._in_entity += 1
+                return None
+            stack.append(_local(element.tag))
+            if self.record_depth is None and self.path.matches(stack):
+                self.record_depth = len(stack)
+            return None
+        if self._in_entity:
+            self._in_entity -= 1
+            return None
+        record = None
+        if self.record_depth == len(self.stack):
+            self.position += 1
+            record = self.entities.expand(self.position, element) or _xml_record(self.position, element, self.inp.fmt)
+            self.record_depth = None
+            _free(element, self.entities, record=True)
+        elif self.record_depth is None:
+            _free(element, self.entities, record=False)
+        self.stack.pop()
+        return record
+
+    def _root(self, element: etree._Element) -> None:
+        self.path.check_root(_local(element.tag), self.inp.source)
+        self.entities = _Entities.declared(
+            element, self.reader.prolog(), lambda: self.reader.chars_read, self.inp.source
+        )
+
+
+def _free(element: etree._Element, entities: _Entities, record: bool) -> None:
+    """Drop an element's content and its earlier siblings: they have been read.
+
+    Entity references among them that are not in a record are checked first (see
+    :meth:`_Entities.check_outside`).
+    """
+    entities.check_outside(element, record)
     element.clear(keep_tail=True)
     parent = element.getparent()
     if parent is not None:
         while element.getprevious() is not None:
             del parent[0]
+
+
+# --- records ------------------------------------------------------------------------------------
 
 
 def _xml_record(position: int, element: etree._Element, fmt: FileFormat) -> _Record:
@@ -170,7 +273,7 @@ def _xml_record(position: int, element: etree._Element, fmt: FileFormat) -> _Rec
 
 
 def _children(element: etree._Element) -> dict[str, list[etree._Element]]:
-    """Child elements by local name, in document order (entity references are skipped)."""
+    """Child elements by local name, in document order."""
     groups: dict[str, list[etree._Element]] = {}
     for child in element:
         if isinstance(child.tag, str):
@@ -179,9 +282,18 @@ def _children(element: etree._Element) -> dict[str, list[etree._Element]]:
 
 
 def _own_text(element: etree._Element, has_children: bool) -> str | None:
-    """An element's text as a value: a bare leaf's even when empty, otherwise only non-blank text."""
+    """An element's text as a value: a bare leaf's even when empty, otherwise only non-blank text.
+
+    The text between and after child elements (their tails) is part of it.
+    """
+    if has_children:
+        text = element.text or ""
+        for child in element:
+            if child.tail:
+                text += child.tail
+        return text if text.strip() else None
     text = element.text
-    if has_children or element.attrib:
+    if element.attrib:
         return text if text and text.strip() else None
     return text or ""
 
