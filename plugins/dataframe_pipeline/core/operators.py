@@ -229,7 +229,7 @@ class StepOperator(BaseOperator):
         return location(self.root() / self.dag_id / run_partition(context).path / self.task_id)
 
     def input_location(self) -> Location:
-        from dataframe_pipeline.core.runner import input_uri
+        from dataframe_pipeline.core.result import input_uri
 
         return location(ObjectStoragePath(input_uri(self.input_dataset)))
 

@@ -8,7 +8,8 @@ accounting. The runner owns all of it, so every step behaves the same way:
   store), or a source read in parts (:class:`SourceInput`: the ingest connectors; a part such as a file
   that turns out malformed as a whole is taken out again and quarantined whole);
 - **chain**: the declared transformers, fitted in streaming passes and applied by
-  :func:`~dataframe_pipeline.core.engine.run_chain` (empty for ingest, validate and store);
+  :func:`~dataframe_pipeline.core.engine.run_chain` (empty for ingest, validate and store), with
+  checkpoints in scratch datasets (``core/scratch.py``);
 - **output**: by default the lake dataset ``<task>/output``; a step may write elsewhere instead
   (:class:`Sink`: the store step publishes a table partition) or write nothing and pass its input on
   (:class:`PassThrough`: the validate step audits);
@@ -17,8 +18,9 @@ accounting. The runner owns all of it, so every step behaves the same way:
   after the output (one dataset per split, a t-SNE picture, a validation report);
 - **fitted state**: reusable fitted transformers saved as ``<task>/fitted.skops`` (and published under a
   version name), or loaded from an earlier run instead of fitting;
-- **result**: one :class:`StepResult`, the small JSON-safe value that travels through XCom, with the row
-  accounting ``rows in = rows out + rows quarantined + rows dropped by rule`` checked before returning.
+- **result**: one :class:`~dataframe_pipeline.core.result.StepResult`, the small JSON-safe value that
+  travels through XCom (``core/result.py``), with the row accounting ``rows in = rows out + rows
+  quarantined + rows dropped by rule`` checked before returning.
 
 Writes go to attempt-unique locations and are committed atomically, so a failed attempt leaves the last
 good version in place and readers never see a partial one.
@@ -36,6 +38,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from dataframe_pipeline.core.batch import RowTally
 from dataframe_pipeline.core.dataset import DatasetReader, DatasetRef, DatasetWriter, Location, new_attempt_id
+from dataframe_pipeline.core.result import StepResult
+from dataframe_pipeline.core.scratch import ScratchSpace, select
 from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
 
 if TYPE_CHECKING:
@@ -49,72 +53,8 @@ if TYPE_CHECKING:
     from dataframe_pipeline.core.quarantine import QuarantineWriter
     from dataframe_pipeline.core.transform import BatchTransformer
 
+
 log = logging.getLogger(__name__)
-
-#: the keys every step result has; a step's own details may not use them
-RESULT_KEYS = frozenset({"step", "partition", "dataset", "quarantine", "accounting", "fitted_uri"})
-
-
-# --- result -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StepResult:
-    """What a step did: the reference of its output, its quarantine, its row accounting, and details.
-
-    :param step: the step (``ingest``, ``clean``, ...).
-    :param partition: the partition the run processed (:meth:`Partition.as_dict`).
-    :param dataset: the step's output (for validate, the dataset it passed on; for store, the published one).
-    :param quarantine: the rows the step rejected.
-    :param accounting: rows in = rows out + rows quarantined + rows dropped by rule.
-    :param fitted_uri: where the fitted state of the chain was saved, or None.
-    :param details: what only this step knows (files read, HTTP statistics, splits, the report, ...), at
-        the top level of :meth:`as_dict` beside the common keys.
-    """
-
-    step: str
-    partition: Mapping[str, Any]
-    dataset: DatasetRef
-    quarantine: DatasetRef
-    accounting: RowAccounting
-    fitted_uri: str | None = None
-    details: Mapping[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        clash = sorted(RESULT_KEYS.intersection(self.details))
-        if clash:
-            raise ValueError(f"step details may not use the result's own keys {clash}")
-
-    def as_dict(self) -> dict[str, Any]:
-        """The JSON-safe value a step returns through XCom (the next step's ``input_dataset``)."""
-        return {
-            "step": self.step,
-            "partition": dict(self.partition),
-            "dataset": self.dataset.as_dict(),
-            "quarantine": self.quarantine.as_dict(),
-            "accounting": self.accounting.as_dict(),
-            "fitted_uri": self.fitted_uri,
-            **self.details,
-        }
-
-
-def input_uri(value: Any) -> str:
-    """The dataset a step reads: an upstream step's result (``upstream.output``), a dataset reference, or a URI.
-
-    :raises ConfigurationError: (field ``input_dataset``) anything else.
-    """
-    if isinstance(value, str) and value:
-        return value
-    if isinstance(value, dict) and isinstance(value.get("dataset"), dict) and "uri" in value["dataset"]:
-        return value["dataset"]["uri"]
-    if isinstance(value, dict) and "uri" in value and "fingerprint" in value:
-        return value["uri"]
-    raise ConfigurationError(
-        "input_dataset", value, "expected an upstream step's result (upstream.output), a dataset reference or a URI"
-    )
-
-
-# --- inputs -------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -184,9 +124,6 @@ class SourceInput:
     details: Callable[[], Mapping[str, Any]] = dict
 
 
-# --- outputs ------------------------------------------------------------------------------------
-
-
 class Sink(Protocol):
     """Where a step's output batches go instead of the lake dataset ``<task>/output`` (the store step)."""
 
@@ -245,9 +182,6 @@ class FittedState:
     load_from: Location | None = None
     publish_to: tuple[Location, ...] = ()
     shown_as: str | None = None
-
-
-# --- the runner ---------------------------------------------------------------------------------
 
 
 @dataclass
@@ -492,9 +426,6 @@ class StepRunner:
             raise DataContractError(f"row accounting of {self.step} does not reconcile: {accounting.summary()}")
 
 
-# --- helpers of the lifecycle -------------------------------------------------------------------
-
-
 class _DatasetSink:
     """The lake dataset ``<task>/output`` as a sink."""
 
@@ -589,13 +520,6 @@ def reusable_positions(chain: Sequence[BatchTransformer]) -> list[int]:
     return [i for i, t in enumerate(chain) if t.stateful and (entry := entry_of(type(t))) and entry.reusable]
 
 
-def select(available: list[str], wanted: Collection[str] | None) -> list[str] | None:
-    """The ``available`` columns that are ``wanted`` (None: all of them), in ``available`` order."""
-    if wanted is None:
-        return None
-    return [c for c in available if c in wanted]
-
-
 def fitted_summary(transformer: Any) -> dict[str, Any]:
     """The fitted attributes (``name_``) of a transformer, shortened for the log."""
     out = {}
@@ -604,50 +528,3 @@ def fitted_summary(transformer: Any) -> dict[str, Any]:
             text = repr(value)
             out[name] = text if len(text) <= 300 else text[:300] + "..."
     return out
-
-
-class ScratchSpace:
-    """Checkpoints of a transform chain: Parquet datasets under the task's ``_scratch`` folder that
-    keep each row's input position, removed when the step ends."""
-
-    POSITION = "__input_position"
-
-    def __init__(self, root: Location, batch_rows: int) -> None:
-        self.root = root
-        self.batch_rows = batch_rows
-        self.count = 0
-
-    def new(self) -> _Checkpoint:
-        self.count += 1
-        return _Checkpoint(self.root / f"checkpoint-{self.count}", self.batch_rows)
-
-    def remove(self) -> None:
-        if self.count and self.root.exists():
-            self.root.fs.rm(self.root.path, recursive=True)
-
-
-class _Checkpoint:
-    """One checkpoint: batches written with their input positions, read back with the same index."""
-
-    def __init__(self, location: Location, batch_rows: int) -> None:
-        self.location = location
-        self.batch_rows = batch_rows
-        # scratch favours speed over size
-        self.writer = DatasetWriter(location.fs, location.path, uri=location.uri, compression="lz4")
-
-    def write(self, batch: pd.DataFrame) -> None:
-        self.writer.write(batch.assign(**{ScratchSpace.POSITION: batch.index.to_numpy()}))
-
-    def finish(self) -> Callable[..., Iterator[pd.DataFrame]]:
-        self.writer.commit()
-        reader = DatasetReader(self.location.fs, self.location.path)
-        position, batch_rows = ScratchSpace.POSITION, self.batch_rows
-
-        def batches(columns: Collection[str] | None = None) -> Iterator[pd.DataFrame]:
-            wanted = select(list(reader.columns), columns)
-            if wanted is not None:
-                wanted.append(position)
-            for frame in reader.iter_batches(batch_rows, wanted):
-                yield frame.set_index(position, drop=True).rename_axis(None)
-
-        return batches

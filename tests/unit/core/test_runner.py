@@ -12,15 +12,8 @@ import pytest
 from dataframe_pipeline.core.batch import BatchResult
 from dataframe_pipeline.core.dataset import DatasetReader, DatasetWriter, Location
 from dataframe_pipeline.core.partition import RunFacts, Schedule, resolve_partition
-from dataframe_pipeline.core.runner import (
-    DatasetInput,
-    PassThrough,
-    SourceInput,
-    SourcePart,
-    StepResult,
-    StepRunner,
-    input_uri,
-)
+from dataframe_pipeline.core.result import StepResult, input_uri
+from dataframe_pipeline.core.runner import DatasetInput, PassThrough, SourceInput, SourcePart, StepRunner
 from dataframe_pipeline.core.transform import BatchTransformer
 from dataframe_pipeline.exceptions import ConfigurationError, DataContractError, MalformedSourceError
 from dataframe_pipeline.ingest.base import SourceBatch
