@@ -1,7 +1,8 @@
 """Tests of the streaming CSV reader: exact row accounting, line numbers, encodings, contracts.
 
-The oracle is Python's ``csv`` module applied to one physical line at a time (the reader's
-contract: one line is one record), written independently of the reader's own line handling.
+The oracle is Python's ``csv`` module reading the whole text (quoted fields may span lines, as in
+the reader's contract), with the reader's rules on what is malformed written on top of it
+independently of the reader's own scan.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import csv
 import io
 import random
 import time
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -37,13 +39,13 @@ from dataframe_pipeline.ingest.files.csv import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
 pytestmark = pytest.mark.unit
 
 SOURCE = "s3://bucket/in/data.csv"
-OPEN_QUOTE = "quoted field not closed on this line (quoted newlines are not supported)"
-BARE_CR = "carriage return inside the line (only LF and CRLF line endings are supported)"
+BARE_CR = "carriage return outside quotes; only LF and CRLF line endings are supported"
 
 
 def read_all(data: bytes, **options: Any) -> tuple[list[CsvBatch], pa.Table, list[BadRow], int]:
@@ -70,34 +72,82 @@ def assert_tables_equal(actual: pa.Table, expected: pa.Table) -> None:
     assert actual.to_pylist() == expected.to_pylist()
 
 
+#: a last line given to Python's csv after the text: a quote still open at the end swallows it
+SENTINEL = "\x00end of text"
+
+
 def csv_oracle(
     text: str, columns: list[str], *, header: bool = True, delimiter: str = ",", null_values: tuple[str, ...] = ("",)
-) -> tuple[list[dict[str, Any]], list[int], int]:
-    """Good rows, bad line numbers and blank-line count, by Python's csv module line by line."""
-    physical = text.split("\n")
-    if physical[-1] == "":
-        physical.pop()  # a final LF ends the last line, it does not start another
-    lines = [line.removesuffix("\r") for line in physical]
+) -> tuple[list[dict[str, Any]], list[tuple[int, str]], int]:
+    """Good rows, bad records (first line, raw text) and blank-line count, by Python's csv module.
+
+    The reader's record is the run of Python's records up to one ending with a line feed (see
+    :func:`oracle_records`); it is bad when it holds more than one of them (a carriage return
+    outside quotes), when a quote is open at the end of the text, when it spans lines and strict
+    RFC 4180 quoting (Python's ``strict=True``) refuses it, or when its field count is wrong. Empty
+    records are blank lines.
+    """
     good: list[dict[str, Any]] = []
-    bad: list[int] = []
+    bad: list[tuple[int, str]] = []
     blank = 0
     header_seen = not header
-    for number, line in enumerate(lines, start=1):
-        if not header_seen:
-            header_seen = line != ""
-            continue
-        if line == "":
-            blank += 1
-            continue
-        # a second line is offered so that a quote left open shows up as line_num > 1
-        reader = csv.reader([line, "next"], delimiter=delimiter, quotechar='"')
-        fields = next(reader) if "\r" not in line else []
-        if "\r" in line or reader.line_num > 1 or len(fields) != len(columns):
-            bad.append(number)
-            continue
-        values = [None if value in null_values else value for value in fields]
-        good.append({**dict(zip(columns, values, strict=True)), "_source_file": SOURCE, "_source_line": number})
+    for line, raw, group, still_open, spans_lines in oracle_records(text, delimiter):
+        if group == [[]]:
+            blank += header_seen
+        elif not header_seen:
+            header_seen = True
+            assert not still_open and len(group) == 1, "the generated header must be readable"
+        elif (
+            still_open
+            or len(group) > 1
+            or (spans_lines and not _strict(raw, delimiter))
+            or len(group[0]) != len(columns)
+        ):
+            bad.append((line, raw))
+        else:
+            values = [None if value in null_values else value for value in group[0]]
+            good.append({**dict(zip(columns, values, strict=True)), "_source_file": SOURCE, "_source_line": line})
     return good, bad, blank
+
+
+def oracle_records(text: str, delimiter: str) -> Iterator[tuple[int, str, list[list[str]], bool, bool]]:
+    """Python's csv records grouped into the reader's: first line, raw text, records, open at the end, multi-line.
+
+    Python's csv reads the text split at CR, LF and CRLF ("universal" lines, endings kept), so a
+    carriage return outside quotes ends its records there, as the reader assumes.
+    """
+    ulines = io.StringIO(text, newline="").readlines()
+    physical = [1]  # physical line (split at LF only) of each universal line
+    for uline in ulines:
+        physical.append(physical[-1] + uline.endswith("\n"))
+
+    def group(first: int, stop: int, records: list[list[str]], still_open: bool) -> tuple[Any, ...]:
+        raw = "".join(ulines[first:stop])
+        raw = raw[:-2] if raw.endswith("\r\n") else raw[:-1] if raw.endswith(("\n", "\r")) else raw
+        return physical[first], raw, records, still_open, physical[stop - 1] > physical[first]
+
+    reader = csv.reader(chain(ulines, [SENTINEL]), delimiter=delimiter, quotechar='"')
+    records: list[list[str]] = []
+    first = consumed = 0
+    for fields in reader:
+        start, consumed = consumed, reader.line_num
+        if start == len(ulines) and fields == [SENTINEL]:
+            return
+        records.append(fields)
+        if consumed > len(ulines):  # the sentinel went into a quoted field
+            yield group(first, len(ulines), records, True)
+            return
+        if ulines[consumed - 1].endswith("\n") or consumed == len(ulines):
+            yield group(first, consumed, records, False)
+            records, first = [], consumed
+
+
+def _strict(record: str, delimiter: str) -> bool:
+    try:
+        list(csv.reader(io.StringIO(record, newline=""), delimiter=delimiter, quotechar='"', strict=True))
+    except csv.Error:
+        return False
+    return True
 
 
 # --- exact results on small files ---------------------------------------------------------------
@@ -108,9 +158,13 @@ MESSY = (
     "2,Bob\n"  # 3 too few fields
     "3,Cid,Rome,IT\n"  # 4 too many fields
     "\n"  # 5 blank
-    '4,"Dee,Oslo\n'  # 6 stray (unterminated) quote
-    '5,"Eve ""E""",\n'  # 7 good, doubled quotes, empty city -> null
+    '4,"Dee,Oslo\n'  # 6 stray quote: the quoted field runs on into line 7 ...
+    '5,"Eve ""E""",\n'  # 7 ... and closes at its first quote, mid-field: lines 6-7 are one bad record
     "6,Fay,Lima"  # 8 good, no final newline
+)
+STRAY_QUOTE = (
+    "closing quote followed by 'E' on line 7, not by the delimiter or the end of the record "
+    "(a quote opened by mistake?) (record on lines 6-7)"
 )
 
 
@@ -121,7 +175,6 @@ def test_malformed_rows_are_quarantined_with_their_line_numbers(batch_rows: int)
     expected = string_table(
         [
             {"id": "1", "name": "Ann", "city": "Paris, FR", "_source_file": SOURCE, "_source_line": 2},
-            {"id": "5", "name": 'Eve "E"', "city": None, "_source_file": SOURCE, "_source_line": 7},
             {"id": "6", "name": "Fay", "city": "Lima", "_source_file": SOURCE, "_source_line": 8},
         ],
         ["id", "name", "city"],
@@ -130,13 +183,14 @@ def test_malformed_rows_are_quarantined_with_their_line_numbers(batch_rows: int)
     assert bad == [
         BadRow(3, "2,Bob", "expected 3 fields, found 2"),
         BadRow(4, "3,Cid,Rome,IT", "expected 3 fields, found 4"),
-        BadRow(6, '4,"Dee,Oslo', OPEN_QUOTE),
+        BadRow(6, '4,"Dee,Oslo\n5,"Eve ""E""",', STRAY_QUOTE),
     ]
     assert blank == 1
-    # 7 data lines (2..8) = 3 rows + 3 quarantined + 1 blank, and each batch balances on its own
+    # 6 records on the 7 data lines (2..8) = 2 rows + 3 quarantined + 1 blank; each batch balances
     assert all(batch.row_accounting().balanced for batch in batches)
-    assert sum(batch.row_accounting().rows_in for batch in batches) == 7
-    assert len(batches) == -(-7 // batch_rows)
+    assert sum(batch.row_accounting().rows_in for batch in batches) == 6
+    # a block ending on line 6 reads on to line 7, the end of its record
+    assert len(batches) == {1: 6, 2: 4, 3: 3, 1000: 1}[batch_rows]
 
 
 def test_batch_split_gives_identical_concatenated_output() -> None:
@@ -183,14 +237,7 @@ def test_whitespace_line_is_a_row_not_a_blank_line() -> None:
     assert (bad, blank) == ([], 0)
 
 
-def test_quoted_newline_shows_as_malformed_rows() -> None:
-    data = b'id,note,n\n1,"first\nsecond",7\n2,ok,8\n'
-    _, table, bad, _ = read_all(data)
-    assert table.column("_source_line").to_pylist() == [4]
-    assert bad == [BadRow(2, '1,"first', OPEN_QUOTE), BadRow(3, 'second",7', "expected 3 fields, found 2")]
-
-
-def test_carriage_return_inside_a_line_is_malformed() -> None:
+def test_carriage_return_outside_quotes_is_malformed() -> None:
     _, table, bad, _ = read_all(b"a,b\n1,x\ry\n2,z\n", batch_rows=1)
     assert table.column("a").to_pylist() == ["2"]
     assert bad == [BadRow(2, "1,x\ry", BARE_CR)]
@@ -200,7 +247,13 @@ def test_crlf_file_reads_like_lf_file() -> None:
     lf = MESSY.encode()
     crlf = MESSY.replace("\n", "\r\n").encode()
     for batch_rows in (1, 3, 1000):
-        assert read_all(crlf, batch_rows=batch_rows)[1:] == read_all(lf, batch_rows=batch_rows)[1:]
+        _, lf_table, lf_bad, lf_blank = read_all(lf, batch_rows=batch_rows)
+        _, crlf_table, crlf_bad, crlf_blank = read_all(crlf, batch_rows=batch_rows)
+        assert crlf_table.equals(lf_table)
+        assert crlf_blank == lf_blank
+        # the raw text of the record on lines 6-7 keeps its own line ending
+        assert [BadRow(row.line, row.text.replace("\r\n", "\n"), row.reason) for row in crlf_bad] == lf_bad
+        assert crlf_bad[-1].text == '4,"Dee,Oslo\r\n5,"Eve ""E""",'
 
 
 def test_crlf_split_across_read_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -498,8 +551,12 @@ def generated_csv(n_rows: int, seed: int) -> str:
             lines.append(f'{i},"unterminated,x,1,n')
         elif kind == 3:
             lines.append("")
+        elif kind == 4:
+            lines.append(f'{i},"two\nlines",x,1')  # one field short, over two lines
         else:
-            note = rng.choice(["", "plain", '"with, comma"', '"say ""hi"""', "café", "naïve"])
+            note = rng.choice(
+                ["", "plain", '"with, comma"', '"say ""hi"""', "café", "naïve", '"line one\nline two"', '"\r\n\n"']
+            )
             lines.append(f"{i},name{i},City {i % 50},{i * 1.5},{note}")
     return "\n".join(lines) + "\n"
 
@@ -511,17 +568,20 @@ def test_50k_row_file_matches_the_oracle_quickly() -> None:
     batches, table, bad, blank = read_all(text.encode(), batch_rows=4096)
     elapsed = time.perf_counter() - start
 
-    good, bad_lines, oracle_blank = csv_oracle(text, columns)
+    good, oracle_bad, oracle_blank = csv_oracle(text, columns)
     assert elapsed < 2.0
     assert table.to_pylist() == good
-    assert [row.line for row in bad] == bad_lines
+    assert [(row.line, row.text) for row in bad] == oracle_bad
     assert blank == oracle_blank
-    assert len(bad_lines) > 500  # the generator did produce malformed rows
-    assert table.num_rows + len(bad) + blank == 50_000
+    assert len(oracle_bad) > 500  # the generator did produce malformed records
+    assert sum("\n" in row["note"] for row in good if row["note"]) > 5000  # and records spanning lines
+    # an unterminated quote runs on to the next quote character: the records it swallows count once
+    assert table.num_rows + len(bad) + blank == sum(batch.row_accounting().rows_in for batch in batches) < 50_000
     assert all(batch.row_accounting().balanced for batch in batches)
 
 
-LINE_PIECES = st.sampled_from(["a", "b", ",", '"', '""', " ", "é", "\r", "1"])
+# the pieces include line breaks: a "line" may then hold several, inside quotes or not
+LINE_PIECES = st.sampled_from(["a", "b", ",", '"', '""', " ", "é", "\r", "1", "\n", "\r\n"])
 LINES = st.lists(st.lists(LINE_PIECES, max_size=6).map("".join), max_size=12)
 
 
@@ -541,9 +601,7 @@ def test_random_files_match_the_oracle(
     text = ending.join([",".join(columns), *lines]) + (ending if final_newline else "")
     _, table, bad, blank = read_all(text.encode(), batch_rows=batch_rows)
 
-    good, bad_lines, oracle_blank = csv_oracle(text, columns)
+    good, oracle_bad, oracle_blank = csv_oracle(text, columns)
     assert table.to_pylist() == good
-    assert [row.line for row in bad] == bad_lines
+    assert [(row.line, row.text) for row in bad] == oracle_bad
     assert blank == oracle_blank
-    physical = text.split("\n")
-    assert [row.text for row in bad] == [physical[n - 1].removesuffix("\r") for n in bad_lines]
