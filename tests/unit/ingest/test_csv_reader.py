@@ -25,6 +25,7 @@ from dataframe_pipeline.exceptions import (
     ConfigurationError,
     DataContractError,
     EmptySourceError,
+    MalformedSourceError,
     SourceDecodeError,
     SourceNotFoundError,
 )
@@ -281,6 +282,258 @@ def test_null_values_are_configurable() -> None:
     assert table.select(["a", "b"]).to_pylist() == [{"a": None, "b": ""}, {"a": None, "b": None}]
 
 
+# --- records spanning lines (RFC 4180) ----------------------------------------------------------
+
+ISSUE = (
+    "order_id,note,channel\n"  # 1
+    "3,plain,web\n"  # 2
+    '4,"note: a, b\nc, d",app\n'  # 3-4 one record; line 4 alone would read as 3 fields: c | d" | app
+    "5,after,store\n"  # 5
+)
+
+
+@pytest.mark.parametrize(
+    ("batch_rows", "lines_per_batch"),
+    [(1, [[2], [3], [5]]), (2, [[2, 3], [5]]), (3, [[2, 3], [5]]), (1000, [[2, 3, 5]])],
+)
+def test_quoted_newline_is_one_row_and_no_fragment_passes(batch_rows: int, lines_per_batch: list[list[int]]) -> None:
+    batches, table, bad, blank = read_all(ISSUE.encode(), batch_rows=batch_rows)
+    expected = string_table(
+        [
+            {"order_id": "3", "note": "plain", "channel": "web", "_source_file": SOURCE, "_source_line": 2},
+            {"order_id": "4", "note": "note: a, b\nc, d", "channel": "app", "_source_file": SOURCE, "_source_line": 3},
+            {"order_id": "5", "note": "after", "channel": "store", "_source_file": SOURCE, "_source_line": 5},
+        ],
+        ["order_id", "note", "channel"],
+    )
+    assert_tables_equal(table, expected)
+    assert (bad, blank) == ([], 0)
+    # a block cut inside the record read on to its end: no batch splits it, each one balances
+    assert [batch.table.column("_source_line").to_pylist() for batch in batches] == lines_per_batch
+    assert all(batch.row_accounting().balanced for batch in batches)
+    assert sum(batch.row_accounting().rows_in for batch in batches) == 3
+
+
+SPANNING = (
+    "id,text\n"  # 1
+    '1,"a\nb\nc"\n'  # 2-4
+    "2,x\n"  # 5
+    '3,"\n"\n'  # 6-7: the value is one line break
+    '4,"d\n\ne"\n'  # 8-10: an empty line inside the value is not a blank line
+    "\n"  # 11 blank
+    '5,"f""\n""g"\n'  # 12-13: doubled quotes on both sides of the break
+)
+
+
+@pytest.mark.parametrize("batch_rows", [1, 2, 3, 4, 1000])
+def test_records_spanning_block_boundaries(batch_rows: int) -> None:
+    batches, table, bad, blank = read_all(SPANNING.encode(), batch_rows=batch_rows)
+    assert table.select(["id", "text", "_source_line"]).to_pylist() == [
+        {"id": "1", "text": "a\nb\nc", "_source_line": 2},
+        {"id": "2", "text": "x", "_source_line": 5},
+        {"id": "3", "text": "\n", "_source_line": 6},
+        {"id": "4", "text": "d\n\ne", "_source_line": 8},
+        {"id": "5", "text": 'f"\n"g', "_source_line": 12},
+    ]
+    assert (bad, blank) == ([], 1)
+    assert all(batch.row_accounting().balanced for batch in batches)
+    assert sum(batch.row_accounting().rows_in for batch in batches) == 6
+
+
+def test_crlf_file_keeps_quoted_line_breaks_exactly() -> None:
+    data = b'id,note\r\n1,"two\r\nlines"\r\n2,"lf\nonly"\r\n3,"cr\ronly"\r\n4,plain\r\n'
+    _, table, bad, _ = read_all(data, batch_rows=2)
+    assert table.select(["id", "note", "_source_line"]).to_pylist() == [
+        {"id": "1", "note": "two\r\nlines", "_source_line": 2},
+        {"id": "2", "note": "lf\nonly", "_source_line": 4},
+        # RFC 4180 allows a CR in a quoted field: only one outside quotes is malformed
+        {"id": "3", "note": "cr\ronly", "_source_line": 6},
+        {"id": "4", "note": "plain", "_source_line": 7},
+    ]
+    assert bad == []
+
+
+@pytest.mark.parametrize(
+    ("data", "value"),
+    [
+        (b'a,b\n1,x\n2,"last\nvalue"', "last\nvalue"),
+        (b'a,b\n1,x\n2,"last\nvalue"\n', "last\nvalue"),
+        (b'a,b\r\n1,x\r\n2,"last\r\nvalue"\r\n', "last\r\nvalue"),
+        # the quoted line break is the last thing in the file
+        (b'a,b\n1,x\n2,"last\n"', "last\n"),
+        (b'a,b\n1,x\n2,"last\n"\n', "last\n"),
+        (b'a,b\r\n1,x\r\n2,"last\r\n"', "last\r\n"),
+    ],
+)
+def test_quoted_newline_in_the_last_record(data: bytes, value: str) -> None:
+    batches, table, bad, _ = read_all(data, batch_rows=1)
+    assert table.select(["a", "b", "_source_line"]).to_pylist() == [
+        {"a": "1", "b": "x", "_source_line": 2},
+        {"a": "2", "b": value, "_source_line": 3},
+    ]
+    assert bad == []
+    assert sum(batch.row_accounting().rows_in for batch in batches) == 2
+
+
+def test_empty_quoted_field_followed_by_a_line_break() -> None:
+    _, table, bad, blank = read_all(b'a,b\n1,""\n"",2\r\n3,"\n"\n"",""\n')
+    assert table.select(["a", "b", "_source_line"]).to_pylist() == [
+        {"a": "1", "b": None, "_source_line": 2},
+        {"a": None, "b": "2", "_source_line": 3},
+        {"a": "3", "b": "\n", "_source_line": 4},
+        {"a": None, "b": None, "_source_line": 6},
+    ]
+    assert (bad, blank) == ([], 0)
+
+
+def test_quoted_newline_in_the_header_is_part_of_the_name() -> None:
+    # RFC 4180 allows line breaks in quoted header names; the data starts after the header record
+    _, table, bad, _ = read_all(b'id,"first\nname",n\n1,Ann,2\n')
+    assert table.column_names == ["id", "first\nname", "n", "_source_file", "_source_line"]
+    assert table.select(["id", "first\nname", "_source_line"]).to_pylist() == [
+        {"id": "1", "first\nname": "Ann", "_source_line": 3}
+    ]
+    assert bad == []
+    _, table, _, _ = read_all(b'"a\r\nb",c\r\n1,2\r\n', columns=["c", "a\r\nb"])
+    assert table.select(["c", "a\r\nb", "_source_line"]).to_pylist() == [{"c": "2", "a\r\nb": "1", "_source_line": 3}]
+
+
+def test_wrong_field_count_quarantines_every_line_of_the_record() -> None:
+    _, table, bad, _ = read_all(b'a,b,c\n1,"x\ny"\n2,3,4\n5,"p\nq",r,s\n')
+    assert table.column("_source_line").to_pylist() == [4]
+    assert bad == [
+        BadRow(2, '1,"x\ny"', "expected 3 fields, found 2 (record on lines 2-3)"),
+        BadRow(5, '5,"p\nq",r,s', "expected 3 fields, found 4 (record on lines 5-6)"),
+    ]
+
+
+def test_carriage_return_outside_quotes_takes_the_whole_record() -> None:
+    # Python's csv and Arrow end a record at the CR: the quote after it opens a field running into line 3
+    _, table, bad, _ = read_all(b'a,b\n1,x\r"a\nb",2\n3,4\n')
+    assert table.select(["a", "b", "_source_line"]).to_pylist() == [{"a": "3", "b": "4", "_source_line": 4}]
+    assert bad == [
+        BadRow(
+            2,
+            '1,x\r"a\nb",2',
+            "carriage return outside quotes on line 2; only LF and CRLF line endings are supported "
+            "(record on lines 2-3)",
+        )
+    ]
+
+
+@pytest.mark.parametrize("batch_rows", [1, 2, 1000])
+@pytest.mark.parametrize(
+    ("data", "expected_bad", "good_lines"),
+    [
+        (
+            b'id,note\n1,ok\n2,"never closed\n3,more\n4,last\n',
+            BadRow(
+                3,
+                '2,"never closed\n3,more\n4,last',
+                "quoted field opened on line 3 is not closed at the end of the file (record on lines 3-5)",
+            ),
+            [2],
+        ),
+        (
+            b'id,note\n1,ok\n2,"x',
+            BadRow(3, '2,"x', "quoted field opened on line 3 is not closed at the end of the file"),
+            [2],
+        ),
+        (
+            b'id,note\n1,ok\n2,"x\n',
+            BadRow(3, '2,"x', "quoted field opened on line 3 is not closed at the end of the file"),
+            [2],
+        ),
+        (
+            # the quote left open is the one opened on line 3, in a record that started on line 2
+            b'id,note,x\n1,"two\nlines","open\nto the end\r\n',
+            BadRow(
+                2,
+                '1,"two\nlines","open\nto the end',
+                "quoted field opened on line 3 is not closed at the end of the file (record on lines 2-4)",
+            ),
+            [],
+        ),
+    ],
+)
+def test_quote_left_open_to_the_end_of_the_file_is_one_bad_record(
+    data: bytes, expected_bad: BadRow, good_lines: list[int], batch_rows: int
+) -> None:
+    batches, table, bad, _ = read_all(data, batch_rows=batch_rows)
+    assert table.column("_source_line").to_pylist() == good_lines
+    assert bad == [expected_bad]
+    assert all(batch.row_accounting().balanced for batch in batches)
+
+
+def test_row_accounting_counts_a_multi_line_record_once() -> None:
+    batches, _, _, _ = read_all(b'a,b\n1,"x\ny"\n\n2,"p\nq\nr\n')
+    assert len(batches) == 1
+    assert batches[0].row_accounting().as_dict() == {
+        "rows_in": 3,
+        "rows_out": 1,
+        "rows_quarantined": 1,
+        "rows_dropped": 1,
+        "dropped_by_rule": {BLANK_LINE_RULE: 1},
+        "quarantined_by_rule": {MALFORMED_ROW_RULE: 1},
+        "balanced": True,
+    }
+
+
+def test_tsv_with_quoted_tabs_and_line_breaks() -> None:
+    data = b'id\tnote\n1\t"tab\there\nand a line"\n2\tplain\n3\t"x\ny"\tz\n'
+    _, table, bad, _ = read_all(data, delimiter="\t", batch_rows=1)
+    assert table.select(["id", "note", "_source_line"]).to_pylist() == [
+        {"id": "1", "note": "tab\there\nand a line", "_source_line": 2},
+        {"id": "2", "note": "plain", "_source_line": 4},
+    ]
+    assert bad == [BadRow(5, '3\t"x\ny"\tz', "expected 2 fields, found 3 (record on lines 5-6)")]
+
+
+# --- the bound on one record --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("batch_rows", [1, 2, 1000])
+def test_records_up_to_max_record_lines_are_read(batch_rows: int) -> None:
+    data = b'a,b\n1,"x\ny\nz"\n2,"p\nq\nr\n'  # a closed record of 3 lines, an open one of 3 lines at the end
+    _, table, bad, _ = read_all(data, max_record_lines=3, batch_rows=batch_rows)
+    assert table.select(["b", "_source_line"]).to_pylist() == [{"b": "x\ny\nz", "_source_line": 2}]
+    assert [row.line for row in bad] == [5]
+
+
+@pytest.mark.parametrize("batch_rows", [1, 2, 1000])
+def test_closed_record_longer_than_max_record_lines_raises(batch_rows: int) -> None:
+    with pytest.raises(MalformedSourceError) as caught:
+        read_all(b'a,b\n0,ok\n1,"w\nx\ny\nz"\n2,ok\n', max_record_lines=3, batch_rows=batch_rows)
+    message = str(caught.value)
+    assert message.startswith(f"{SOURCE}: the record starting on line 3 spans more than max_record_lines=3 lines")
+    assert "(its quoted field opened on line 3 closes on line 6)" in message
+    assert "raise max_record_lines" in message
+
+
+def test_quote_open_past_max_record_lines_mid_file_makes_the_file_malformed() -> None:
+    data = b"a,b\n" + b"".join(b"%d,ok\n" % i for i in range(10)) + b'10,"stray\n' + b"11,x\n" * 50
+    batches = read_csv_batches(io.BytesIO(data), SOURCE, CsvOptions(batch_rows=5, max_record_lines=20))
+    # the rows before the stray quote went out; the caller must drop them and quarantine the file
+    assert [next(batches).table.num_rows, next(batches).table.num_rows] == [5, 5]
+    with pytest.raises(MalformedSourceError) as caught:
+        next(batches)
+    assert str(caught.value).startswith(
+        f"{SOURCE}: the record starting on line 12 spans more than max_record_lines=20 lines "
+        "(its quoted field opened on line 12 is still open on line 32)"
+    )
+
+
+def test_max_record_lines_of_one_allows_no_line_break_in_a_value() -> None:
+    assert read_all(b'a,b\n1,"x,y"\n', max_record_lines=1)[1].num_rows == 1
+    with pytest.raises(MalformedSourceError, match="line 2 spans more than max_record_lines=1 lines"):
+        read_all(b'a,b\n1,"x\ny"\n', max_record_lines=1)
+
+
+def test_header_longer_than_max_record_lines_raises() -> None:
+    with pytest.raises(MalformedSourceError, match="line 1 spans more than max_record_lines=2 lines"):
+        read_all(b'a,"b\nc\nd"\n1,2\n', max_record_lines=2)
+
+
 # --- column types -------------------------------------------------------------------------------
 
 
@@ -306,6 +559,22 @@ def test_column_types_convert_and_quarantine_values_that_do_not(batch_rows: int)
         BadRow(5, "4, 7,0,2024-13-01", "column 'price': cannot convert ' 7' to double"),
         BadRow(6, "z,1,1,", "column 'id': cannot convert 'z' to int64"),
     ]
+
+
+@pytest.mark.parametrize("batch_rows", [1, 2, 1000])
+def test_column_types_failure_on_a_multi_line_record(batch_rows: int) -> None:
+    data = b'id,note,n\n1,"two\nlines",x\n2,"ok\nfine",3\n3,"p\r\nq",\n'
+    _, table, bad, _ = read_all(data, column_types={"id": "int64", "n": "int64"}, batch_rows=batch_rows)
+    expected = string_table(
+        [
+            {"id": 2, "note": "ok\nfine", "n": 3, "_source_file": SOURCE, "_source_line": 4},
+            {"id": 3, "note": "p\r\nq", "n": None, "_source_file": SOURCE, "_source_line": 6},
+        ],
+        ["id", "note", "n"],
+        {"id": pa.int64(), "n": pa.int64()},
+    )
+    assert_tables_equal(table, expected)
+    assert bad == [BadRow(2, '1,"two\nlines",x', "column 'n': cannot convert 'x' to int64 (record on lines 2-3)")]
 
 
 def test_typed_columns_keep_their_type_in_empty_batches() -> None:
@@ -507,6 +776,10 @@ def test_text_file_object_is_refused() -> None:
         ({"batch_rows": 2.5}, "batch_rows"),
         ({"null_values": "NA"}, "null_values"),
         ({"null_values": ["a\nb"]}, "null_values"),
+        ({"max_record_lines": 0}, "max_record_lines"),
+        ({"max_record_lines": False}, "max_record_lines"),
+        ({"max_record_lines": 1.5}, "max_record_lines"),
+        ({"max_record_lines": "10"}, "max_record_lines"),
     ],
 )
 def test_bad_options_raise_before_reading(options: dict[str, Any], field: str) -> None:
@@ -605,3 +878,69 @@ def test_random_files_match_the_oracle(
     assert table.to_pylist() == good
     assert [(row.line, row.text) for row in bad] == oracle_bad
     assert blank == oracle_blank
+
+
+FIELD_PIECES = ["a", "1", " ", "é", ",", ";", "\t", '"', "\n", "\r\n"]
+FIELDS = st.lists(st.sampled_from(FIELD_PIECES), max_size=5).map("".join)
+# csv.writer quotes a lone CR only when it quotes every field or the line terminator holds a CR
+FIELDS_WITH_CR = st.lists(st.sampled_from([*FIELD_PIECES, "\r"]), max_size=5).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    data=st.data(),
+    n_columns=st.integers(min_value=1, max_value=3),
+    delimiter=st.sampled_from([",", "\t", ";"]),
+    ending=st.sampled_from(["\n", "\r\n"]),
+    quoting=st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL]),
+    batch_rows=st.integers(min_value=1, max_value=4),
+    final_newline=st.booleans(),
+)
+def test_values_with_line_breaks_round_trip_through_python_csv(
+    data: st.DataObject,
+    n_columns: int,
+    delimiter: str,
+    ending: str,
+    quoting: int,
+    batch_rows: int,
+    final_newline: bool,
+) -> None:
+    columns = [f"c{i}" for i in range(n_columns)]
+    fields = FIELDS if quoting == csv.QUOTE_MINIMAL and ending == "\n" else FIELDS_WITH_CR
+    # rows of the right width, and others (malformed, whatever lines they span, or blank when empty)
+    rows = data.draw(
+        st.lists(
+            st.one_of(st.lists(fields, min_size=n_columns, max_size=n_columns), st.lists(fields, max_size=4)),
+            max_size=10,
+        )
+    )
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=delimiter, lineterminator=ending, quoting=quoting)
+    writer.writerows([columns, *rows])
+    text = buffer.getvalue()
+    if not final_newline:
+        text = text.removesuffix(ending)
+        if rows and rows[-1] == []:
+            rows = rows[:-1]  # that blank line was only its line ending
+
+    expected: list[dict[str, Any]] = []
+    expected_bad: list[int] = []
+    blank = 0
+    line = 2
+    for row in rows:
+        if not row:
+            blank += 1
+        elif len(row) == n_columns:
+            values = [value or None for value in row]
+            expected.append({**dict(zip(columns, values, strict=True)), "_source_file": SOURCE, "_source_line": line})
+        else:
+            expected_bad.append(line)
+        line += 1 + sum(value.count("\n") for value in row)
+
+    batches, table, bad, blank_lines = read_all(text.encode(), delimiter=delimiter, batch_rows=batch_rows)
+    assert table.to_pylist() == expected
+    assert [row.line for row in bad] == expected_bad
+    assert blank_lines == blank
+    good, oracle_bad, oracle_blank = csv_oracle(text, columns, delimiter=delimiter)
+    assert (good, [(row.line, row.text) for row in bad], oracle_blank) == (expected, oracle_bad, blank)
+    assert all(batch.row_accounting().balanced for batch in batches)
