@@ -31,7 +31,7 @@ part of them ever becomes a row. A record is malformed when it
   ``csv``, Arrow) end a record there, so the reader follows the quotes that way too, and the lines
   up to the next line feed outside quotes form the one bad record;
 - spans lines and has a closing quote followed by something other than the delimiter or the end
-  of the record (``"two\nlines"x``): not RFC 4180, and the usual trace of a quote opened by
+  of the record (``"two\\nlines"x``): not RFC 4180, and the usual trace of a quote opened by
   mistake that ran on into the following lines until it met the next quote character. (Within one
   line, ``"ab"cd`` stays accepted, as before.)
 - has a quoted field still open at the end of the file: the record from its first line to the end
@@ -64,8 +64,9 @@ break, or the last line ends inside quotes, does a scan find where each record s
 holding a quote are matched all at once (Arrow's RE2 engine) against a pattern of a whole one-line
 record, and only those that fail it are followed quote by quote in Python. Each row's line breaks
 are then checked against its record's lines, so the scan and Arrow cannot disagree silently.
-Python's ``csv`` module would find the records and the fields in one pass but is several times
-slower than Arrow on files without quoted line breaks.
+Python's ``csv`` module would find the records and the fields in one pass, but only splitting the
+fields of the 1M-row benchmark file into lists takes it over twice as long as Arrow takes to
+build the whole table (3.2 s against 1.3 s, one thread).
 """
 
 from __future__ import annotations
@@ -496,9 +497,10 @@ class _Records:
 class _RecordScan:
     """Finds where the records of a block start, following the quotes line by line.
 
-    Lines given to :meth:`line` are scanned; runs given to :meth:`plain` hold no quote and no
-    carriage return, so each of their lines is a record, or goes on with a quoted field already
-    open. Line indices are the block's; ``first_line`` is the file's number of index 0.
+    Lines given to :meth:`line` are scanned. Runs given to :meth:`plain` need no scan: outside
+    quotes each of their lines is a whole record (no quote, or a complete one-line record); inside a
+    quoted field they hold no quote, so the field goes on through them. Line indices are the
+    block's; ``first_line`` is the file's number of index 0.
     """
 
     def __init__(self, options: CsvOptions, source: str, first_line: int) -> None:
@@ -513,12 +515,14 @@ class _RecordScan:
         self.junk: tuple[int, str] = (-1, "")  # first line (and character) with a bad closing quote
 
     def plain(self, start: int, stop: int) -> None:
+        """Lines ``start`` to ``stop - 1`` need no scan (see the class docstring)."""
         if self.inside:
             self._check_length(stop)
         else:
             self.starts.extend(range(start, stop))
 
     def line(self, index: int, line: str) -> None:
+        """Scan line ``index``: a record starts there unless a quoted field is open."""
         if not self.inside:
             self.starts.append(index)
             self.bare_cr, self.junk = -1, (-1, "")
