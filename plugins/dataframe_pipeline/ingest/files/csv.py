@@ -381,7 +381,7 @@ def _decode(decoder: codecs.IncrementalDecoder, chunk: bytes, offset: int, encod
 
 
 def _has_bare_cr(data: str) -> bool:
-    """Whether ``data`` (lines joined with LF) has a carriage return that is not part of a CRLF."""
+    """Whether ``data`` (lines joined or ended with LF) has a carriage return that is not part of a CRLF."""
     if "\r" not in data:
         return False
     return data.count("\r") != data.count("\r\n") + data.endswith("\r")
@@ -664,7 +664,9 @@ class _BlockParser:
         When the block ends inside a quoted field, the rest of that record is read from ``more`` and
         appended to ``lines`` (the caller counts the lines it took from there).
         """
-        data = "\n".join(lines)
+        # the last line keeps its LF for Arrow: a quote left open earlier in the block then always
+        # puts a line break into the value or skipped row it makes (Arrow drops only the final one)
+        data = "\n".join([*lines, ""])
         bare_cr = _has_bare_cr(data)
         parsed = None
         if not bare_cr:
@@ -742,6 +744,7 @@ class _BlockParser:
         return CsvBatch(self._finish(table, numbers), bad_rows, blank)
 
     def _arrow_parse(self, data: str) -> _Parsed:
+        """Arrow's reading of ``data``: lines joined with LF, the last one ending with LF too."""
         names = self.layout.file_columns
         if not data.strip("\r\n"):
             return pa.table({name: pa.array([], pa.string()) for name in names}), []
@@ -751,7 +754,7 @@ class _BlockParser:
             invalid.append((row.text, f"expected {row.expected_columns} fields, found {row.actual_columns}"))
             return "skip"
 
-        encoded = (data + "\n").encode("utf-8")
+        encoded = data.encode("utf-8")
         table = pa_csv.read_csv(
             io.BytesIO(encoded),
             # one thread keeps the skipped rows in file order; one block avoids rows straddling blocks
@@ -791,7 +794,7 @@ def _spans_lines(table: pa.Table, invalid: list[tuple[str, str]]) -> bool:
 
 
 def _marked_lines(data: str, quote: str, bare_cr: bool) -> list[int]:
-    """Indices of the lines of ``data`` (lines joined with LF) that hold a quote (or a bare carriage return).
+    """Indices of the lines of ``data`` (lines ended by LF) that hold a quote (or a bare carriage return).
 
     Searching the joined text skips the lines without one at C speed, where most lines are.
     """
@@ -824,6 +827,7 @@ def _arrow_text(lines: list[str], records: _Records) -> str:
         pieces.extend(lines[previous:start])
         previous = stop
     pieces.extend(lines[previous : records.stop])
+    pieces.append("")
     return "\n".join(pieces)
 
 
