@@ -233,6 +233,7 @@ def test_detect_kind_refuses_unknown_extensions(name: str) -> None:
         ({"html_table": ""}, "html_table"),
         ({"null_values": "NA"}, "null_values"),
         ({"batch_rows": 0}, "batch_rows"),
+        ({"max_record_lines": 0}, "max_record_lines"),
     ],
 )
 def test_validate_names_the_bad_field(options: dict[str, Any], field: str) -> None:
@@ -386,6 +387,42 @@ def test_csv_malformed_lines_are_quarantined_with_file_line_and_reason() -> None
     assert set(rejected["_source_file"]) == {"s3://b/f.csv"}
     assert sum(batch.dropped.get("csv_blank_line", 0) for batch in batches) == 1
     assert_accounting(batches, 5)
+
+
+@pytest.mark.parametrize("name", ["s3://b/f.csv.gz", "s3://b/f.tsv.gz"])
+def test_csv_records_spanning_lines_are_one_row_and_bad_ones_are_quarantined_whole(name: str) -> None:
+    sep = "\t" if ".tsv" in name else ","
+    text = (
+        f'id{sep}note\r\n1{sep}"first\r\nsecond"\r\n2{sep}plain\r\n'
+        f'3{sep}"one\nfield too many"{sep}x\r\n4{sep}"never closed\r\nto the end\r\n'
+    )
+    batches, table, rejected = read_all(gzip.compress(text.encode()), name, batch_rows=1)
+    assert table.select(["id", "note", "_source_line"]).to_pylist() == [
+        {"id": "1", "note": "first\r\nsecond", "_source_line": 2},
+        {"id": "2", "note": "plain", "_source_line": 4},
+    ]
+    assert rejected_rows(rejected) == [
+        (
+            5,
+            f'3{sep}"one\nfield too many"{sep}x',
+            "csv_malformed_row",
+            "expected 2 fields, found 3 (record on lines 5-6)",
+        ),
+        (
+            7,
+            f'4{sep}"never closed\r\nto the end',
+            "csv_malformed_row",
+            "quoted field opened on line 7 is not closed at the end of the file (record on lines 7-8)",
+        ),
+    ]
+    assert_accounting(batches, 4)
+
+
+def test_csv_record_longer_than_max_record_lines_makes_the_file_malformed() -> None:
+    data = b'id,note\n1,"a\nb\nc"\n'
+    assert read_all(data, "f.csv", max_record_lines=3)[1].num_rows == 1
+    with pytest.raises(MalformedSourceError, match=r"^f\.csv: the record starting on line 2 spans more than max_rec"):
+        read_all(data, "f.csv", max_record_lines=2)
 
 
 @pytest.mark.parametrize("delimiter", [";", "|", "\t", ","])

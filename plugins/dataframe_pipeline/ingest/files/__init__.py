@@ -7,8 +7,9 @@ its format, compression and encoding:
 ========  ==============================================================================
 kind      how it is read
 ========  ==============================================================================
-csv, tsv  :func:`~dataframe_pipeline.ingest.csv_reader.read_csv_batches` (one physical line
-          per record, malformed lines quarantined); the delimiter can be sniffed
+csv, tsv  :func:`~dataframe_pipeline.ingest.csv_reader.read_csv_batches` (RFC 4180 records:
+          quoted fields may span lines; malformed records quarantined whole); the delimiter
+          can be sniffed
 json      a top-level array of objects, or the array at ``records_path`` ("data.items") in a
           top-level object, parsed one record at a time (``json.JSONDecoder.raw_decode``)
 jsonl     one object per line; a line that is not an object is quarantined, blank lines dropped
@@ -29,7 +30,8 @@ yields its members one after the other, each named ``archive.zip!member.csv`` (s
 (:mod:`~dataframe_pipeline.ingest.encodings`); a byte-order mark never reaches a column name.
 
 **Records and provenance.** Every row carries ``_source_file`` (the source name) and
-``_source_line``: the physical line for CSV/TSV/JSON Lines, the 1-based record number for JSON
+``_source_line``: the physical line for JSON Lines and the record's first physical line for
+CSV/TSV, the 1-based record number for JSON
 arrays, XML, HTML tables and Parquet. Nested JSON objects are flattened into columns joined with
 ``flatten_sep`` (``{"a": {"b": 1}}`` gives column ``a.b``); lists, and objects when
 ``flatten_sep`` is None, are kept as JSON text. An XML record's attributes and child elements
@@ -51,10 +53,11 @@ empty JSON array and an XML document without records give one batch of 0 rows; a
 archive member) raises :class:`EmptySourceError`.
 
 **Whole-file errors.** Bytes that do not decode raise :class:`SourceDecodeError` (with the byte
-offset); broken XML/JSON syntax, corrupt compressed data or an unsafe archive raise
-:class:`MalformedSourceError`. They may come after batches were yielded: the caller must then drop
-what it took from the file and quarantine the file as a whole. :func:`check_source` makes the same
-checks in a cheaper pass, to run before ingesting.
+offset); broken XML/JSON syntax, corrupt compressed data, an unsafe archive or a CSV record
+longer than ``max_record_lines`` lines raise :class:`MalformedSourceError`. They may come after
+batches were yielded: the caller must then drop what it took from the file and quarantine the file
+as a whole. :func:`check_source` makes the same checks in a cheaper pass, to run before ingesting
+(all but the CSV record length, which only the CSV parse finds).
 """
 
 from __future__ import annotations

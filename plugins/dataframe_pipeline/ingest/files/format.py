@@ -91,7 +91,10 @@ class FileFormat:
         for ``b`` under ``a``); steps match local names, "*" any name. None: the root's children.
     :param html_table: index of the table in the page, or a text the table contains.
     :param null_values: spellings of null in text formats (JSON has its own ``null``).
-    :param batch_rows: the most records (lines for CSV/TSV/JSON Lines) per batch.
+    :param batch_rows: the most records (lines for CSV/TSV/JSON Lines) per batch; a CSV/TSV batch
+        reads on to the end of a record whose quoted field spans its last line.
+    :param max_record_lines: CSV/TSV: the most physical lines one record may span (line breaks in
+        quoted fields); a longer record makes the file malformed (:class:`MalformedSourceError`).
     """
 
     kind: str = "auto"
@@ -109,6 +112,7 @@ class FileFormat:
     html_table: int | str = 0
     null_values: Sequence[str] = ("",)
     batch_rows: int = 100_000
+    max_record_lines: int = 10_000
 
     def validate(self) -> None:
         """Raise :class:`ConfigurationError` naming the first bad field and its value."""
@@ -142,6 +146,7 @@ class FileFormat:
             column_types=self.column_types,
             batch_rows=self.batch_rows,
             null_values=self.null_values,
+            max_record_lines=self.max_record_lines,
         )
 
 
@@ -173,7 +178,8 @@ def read_source(
     :raises ConfigurationError: bad ``fmt`` (now), or a format that cannot be detected (when read).
     :raises EmptySourceError: the file, or an archive member, has no bytes.
     :raises SourceDecodeError: the text does not decode (with the byte offset).
-    :raises MalformedSourceError: broken syntax, corrupt compression, unsafe or corrupt archive.
+    :raises MalformedSourceError: broken syntax, corrupt compression, unsafe or corrupt archive, a
+        CSV/TSV record spanning more than ``max_record_lines`` lines.
     :raises DataContractError: the file does not match ``fmt`` (columns, records path, table).
     """
     fmt.validate()
