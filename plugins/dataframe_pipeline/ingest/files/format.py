@@ -22,10 +22,8 @@ from dataframe_pipeline.ingest.files.compression import (
     iter_members,
     split_compression,
 )
-from dataframe_pipeline.ingest.files.csv import (
-    CsvOptions,
-    _read_csv,
-)
+from dataframe_pipeline.ingest.files.csv.options import CsvOptions
+from dataframe_pipeline.ingest.files.csv.reader import _read_csv
 from dataframe_pipeline.ingest.files.encodings import (
     check_encoding_name,
 )
