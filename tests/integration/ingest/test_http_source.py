@@ -33,8 +33,14 @@ from dataframe_pipeline.ingest.http.pagination import (
     OffsetPagination,
     PageNumberPagination,
 )
-from dataframe_pipeline.ingest.http.reader import NOT_OBJECT_RULE, SCHEMA_MISMATCH_RULE, HttpReader
+from dataframe_pipeline.ingest.http.reader import HttpReader
 from dataframe_pipeline.ingest.http.source import HttpSource
+from dataframe_pipeline.ingest.records import (
+    DUPLICATE_COLUMN_RULE,
+    NOT_AN_OBJECT_RULE,
+    TYPE_MISMATCH_RULE,
+    UNEXPECTED_COLUMN_RULE,
+)
 
 if TYPE_CHECKING:
     from werkzeug import Request
@@ -333,24 +339,25 @@ def test_types_are_decided_by_the_first_page_and_misfits_are_quarantined(httpser
         {
             "_source_file": [page2] * 12,
             "_source_line": pd.array([4, 5, 6, 7, 8, 9, 11, 12, 13, 14, 15, 16], dtype="int64"),
-            "_raw_record": [
+            "_raw_line": [
                 '{"n":2.5}', '{"n":"4"}', '{"b":1}', '{"x":"1.5"}', '{"n":9223372036854775808}', '{"new":1}',
                 "7", '"text"', "[1,2]", "null", '{"_source_line":1}', '{"a.b":1,"a":{"b":2}}',
             ],
-            "_rule": [SCHEMA_MISMATCH_RULE] * 6 + [NOT_OBJECT_RULE] * 4 + [SCHEMA_MISMATCH_RULE] * 2,
+            "_rule": [TYPE_MISMATCH_RULE] * 5 + [UNEXPECTED_COLUMN_RULE] + [NOT_AN_OBJECT_RULE] * 4
+            + [UNEXPECTED_COLUMN_RULE, DUPLICATE_COLUMN_RULE],
             "_reason": [
-                "field 'n': 2.5 does not fit the column type int64",
-                "field 'n': \"4\" does not fit the column type int64",
-                "field 'b': 1 does not fit the column type bool",
-                "field 'x': \"1.5\" does not fit the column type double",
-                "field 'n': 9223372036854775808 does not fit the column type int64",
-                "fields not in the schema decided from the first page: ['new']",
-                "record is a JSON number, not an object",
-                "record is a JSON string, not an object",
-                "record is a JSON array, not an object",
-                "record is a JSON null, not an object",
-                "field '_source_line' is reserved for the reader",
-                "field 'a.b' occurs twice once nested fields are flattened",
+                "column 'n': 2.5 does not fit int64",
+                "column 'n': '4' does not fit int64",
+                "column 'b': 1 does not fit bool",
+                "column 'x': '1.5' does not fit double",
+                "column 'n': 9223372036854775808 does not fit int64",
+                "keys ['new'] are not among the columns decided by the first good records",
+                "the record is a JSON number, not an object",
+                "the record is a JSON string, not an object",
+                "the record is a JSON array, not an object",
+                "the record is a JSON null, not an object",
+                "keys ['_source_line'] are reserved for provenance",
+                "two values for column 'a.b' (after flattening)",
             ],
         },
         index=pd.Index([4, 5, 6, 7, 8, 9, 11, 12, 13, 14, 15, 16], dtype="int64"),
@@ -373,7 +380,7 @@ def test_schema_comes_from_the_first_page_with_an_object(httpserver: HTTPServer,
     _, table, rejected, _ = read(HttpSource(base, "items", records_path="data", pagination=CursorPagination("next")))
     assert table.schema.names == ["id", "_source_file", "_source_line"]
     assert table.column("id").to_pylist() == [1]
-    assert rejected["_rule"].tolist() == [NOT_OBJECT_RULE, SCHEMA_MISMATCH_RULE]
+    assert rejected["_rule"].tolist() == [NOT_AN_OBJECT_RULE, UNEXPECTED_COLUMN_RULE]
     assert rejected["_source_line"].tolist() == [1, 3]
 
 

@@ -26,9 +26,9 @@ import sqlalchemy as sa
 
 from dataframe_pipeline.core.batch import REASON_COLUMN, RULE_COLUMN
 from dataframe_pipeline.exceptions import ConfigurationError, TransientSourceError
+from dataframe_pipeline.ingest.records import TYPE_MISMATCH_RULE
 from dataframe_pipeline.ingest.sql.load import load_dataframe
 from dataframe_pipeline.ingest.sql.reader import SqlReader
-from dataframe_pipeline.ingest.sql.rows import TYPE_MISMATCH_RULE
 from dataframe_pipeline.ingest.sql.source import Incremental, SqlSource, safe_url
 from dataframe_pipeline.ingest.sql.watermark import WatermarkStore
 from tests.conftest import require_service
@@ -622,20 +622,18 @@ def test_sqlite_values_that_do_not_fit_their_column_are_quarantined(tmp_path) ->
     assert data_only(table).to_pylist() == [{"id": 1, "n": 10, "r": 1.5}, {"id": 4, "n": 40, "r": 4.5}]
     assert lines(table) == [1, 4]
     rejected = pd.concat([batch.rejected for batch in batches if len(batch.rejected)], ignore_index=True)
-    assert rejected[["id", "n", "r", "_source_line", RULE_COLUMN, REASON_COLUMN]].to_dict("records") == [
+    # the layout of every source's quarantine: provenance, the row as JSON, rule, reason; indexed by line
+    assert list(rejected.columns) == ["_source_file", "_source_line", "_raw_line", RULE_COLUMN, REASON_COLUMN]
+    assert rejected[["_source_line", "_raw_line", RULE_COLUMN, REASON_COLUMN]].to_dict("records") == [
         {
-            "id": "2",
-            "n": "abc",
-            "r": "2.5",
             "_source_line": 2,
+            "_raw_line": '{"id": 2, "n": "abc", "r": 2.5}',
             RULE_COLUMN: TYPE_MISMATCH_RULE,
             REASON_COLUMN: "column 'n': cannot convert 'abc' to int64",
         },
         {
-            "id": "3",
-            "n": "30",
-            "r": "high",
             "_source_line": 3,
+            "_raw_line": '{"id": 3, "n": 30, "r": "high"}',
             RULE_COLUMN: TYPE_MISMATCH_RULE,
             REASON_COLUMN: "column 'r': cannot convert 'high' to double",
         },
