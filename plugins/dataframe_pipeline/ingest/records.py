@@ -170,12 +170,12 @@ def decode_json(text: str) -> tuple[Any, bool]:
         return MARKED_KEYS.decode(text), True
 
 
-def _repeated_key(value: Any, skip: Any = None) -> tuple[str, str, int] | None:
+def _repeated_key(value: Any, skip: Any = None, path: str = "") -> tuple[str, str, int] | None:
     """The first object in ``value`` (document order, ``skip`` and what is under it left out) that
-    holds a key twice: (the key's path such as ``customer.id`` or ``items[0].sku``, the key, how
-    many times it occurs); None when there is none. Iterative: a value decoded can be deeper than
-    Python's recursion limit."""
-    stack: list[tuple[str, Any]] = [("", value)]
+    holds a key twice: (the key's path such as ``customer.id`` or ``items[0].sku``, starting at
+    ``path``, the key, how many times it occurs); None when there is none. Iterative: a value
+    decoded can be deeper than Python's recursion limit."""
+    stack: list[tuple[str, Any]] = [(path, value)]
     while stack:
         path, item = stack.pop()
         if item is skip:
@@ -196,7 +196,7 @@ def _repeated_key(value: Any, skip: Any = None) -> tuple[str, str, int] | None:
 
 def _repeated_reason(found: tuple[str, str, int]) -> str:
     path, key, count = found
-    return f"repeated key {path!r}: one object holds {key!r} {count} times (which value holds is ambiguous)"
+    return f"key {path!r} is repeated ({count} values for {key!r} in one object): which one holds is ambiguous"
 
 
 def _raw_json(value: Any) -> str:

@@ -149,9 +149,9 @@ class _JsonScanner:
                 yield from self._descend(path, full)
             else:
                 value, _ = self._value()
-                found = _repeated_key(value) if self.repeated else None
+                found = _repeated_key(value, path=".".join([*where, key])) if self.repeated else None
                 if found is not None:
-                    raise self._ambiguous(".".join([*where, key, found[0]]))
+                    raise self._ambiguous(found[0])
             separator = self._peek()
             self._pos += 1
             if separator == "}":

@@ -24,6 +24,7 @@ from dataframe_pipeline.ingest.records import (
     _fit_double,
     _rejected_frame,
     _safe_array,
+    _shown,
     _values_text,
 )
 from dataframe_pipeline.ingest.sql.types import _as_datetime, _as_int
@@ -108,7 +109,7 @@ def _to_arrow(values: Sequence[Any], arrow_type: pa.DataType) -> tuple[pa.Array,
         try:
             converted.append(_convert_value(value, arrow_type))
         except (ValueError, TypeError, ArithmeticError, UnicodeDecodeError):
-            failures[i] = f"cannot convert {_as_text(value)!r} to {arrow_type}"
+            failures[i] = f"cannot convert {_shown(value)} to {arrow_type}"
             converted.append(None)
     try:
         return pa.array(converted, type=arrow_type), failures
@@ -123,7 +124,7 @@ def _checked_one_by_one(
         try:
             pa.array([value], type=arrow_type)
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
-            failures[i] = f"cannot convert {_as_text(value)!r} to {arrow_type}"
+            failures[i] = f"cannot convert {_shown(value)} to {arrow_type}"
             values[i] = None
     return pa.array(values, type=arrow_type), failures
 
