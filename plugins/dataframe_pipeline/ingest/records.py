@@ -430,7 +430,10 @@ class _Tabulator:
         except RecursionError:
             reason = "objects nested too deeply to flatten"
             return _Record(position, raw, rule=MALFORMED_RECORD_RULE, reason=reason, data=value, source=source)
-        return _Record(position, raw, values, data=value, source=source, unsettled=left_out and self.columns_ is None)
+        unsettled = left_out and self.columns_ is None
+        # the decoded value is kept only where it is still needed: to make the text, or to flatten again
+        data = value if raw is None or unsettled else None
+        return _Record(position, raw, values, data=data, source=source, unsettled=unsettled)
 
     def learn(self, records: Sequence[_Record]) -> None:
         """Decide the columns and types from ``records`` if not decided yet and they hold a good one."""

@@ -1,4 +1,10 @@
-"""Reads an :class:`~dataframe_pipeline.ingest.http.source.HttpSource` page by page as batches of records."""
+"""Reads an :class:`~dataframe_pipeline.ingest.http.source.HttpSource` page by page as batches of records.
+
+A page is decoded whole (``response.json`` with the record layer's ``object_pairs_hook``, which
+notices repeated keys); its records go through the shared record layer
+(:mod:`dataframe_pipeline.ingest.records`), the columns being decided by the first page holding a
+good record. A rejected record's ``_raw_line`` is its compact JSON, repeated keys written out.
+"""
 
 from __future__ import annotations
 
@@ -74,7 +80,8 @@ class HttpReader:
 
         :raises ConfigurationError: bad configuration (raised immediately).
         :raises HttpSourceError: a request failed (``retryable`` says whether a later try may work).
-        :raises DataContractError: the body is not JSON or has no list at ``records_path``.
+        :raises DataContractError: the body is not JSON, has no list at ``records_path``, or repeats a
+            key outside the records (a record repeating one is quarantined under ``duplicate_key``).
         :raises PaginationLoopError: a cursor or next URL repeats.
         :raises UnsafeUrlError: a next link leaves the base URL's origin.
         """
