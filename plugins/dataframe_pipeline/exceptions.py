@@ -94,6 +94,11 @@ class KeyCollisionError(ValueError):
     """Two values of a record map to the same column name once flattened."""
 
 
+class RepeatedKeyError(PipelineError):
+    """A JSON object holds the same key twice (raised by the decoder's hook; readers turn it into a
+    ``duplicate_key`` quarantine, or fail a document whose envelope repeats a key)."""
+
+
 class HttpSourceError(PipelineError):
     """An HTTP request failed: a status that is not retried, or retries exhausted."""
 

@@ -25,6 +25,7 @@ from dataframe_pipeline.exceptions import (
     PaginationLoopError,
     UnsafeUrlError,
 )
+from dataframe_pipeline.ingest.files.format import FileFormat, read_source
 from dataframe_pipeline.ingest.http.auth import ApiKeyAuth, BasicAuth, BearerAuth, OAuth2ClientCredentials
 from dataframe_pipeline.ingest.http.pagination import (
     CursorPagination,
@@ -33,8 +34,15 @@ from dataframe_pipeline.ingest.http.pagination import (
     OffsetPagination,
     PageNumberPagination,
 )
-from dataframe_pipeline.ingest.http.reader import NOT_OBJECT_RULE, SCHEMA_MISMATCH_RULE, HttpReader
+from dataframe_pipeline.ingest.http.reader import HttpReader
 from dataframe_pipeline.ingest.http.source import HttpSource
+from dataframe_pipeline.ingest.records import (
+    DUPLICATE_COLUMN_RULE,
+    DUPLICATE_KEY_RULE,
+    NOT_AN_OBJECT_RULE,
+    TYPE_MISMATCH_RULE,
+    UNEXPECTED_COLUMN_RULE,
+)
 
 if TYPE_CHECKING:
     from werkzeug import Request
@@ -333,24 +341,25 @@ def test_types_are_decided_by_the_first_page_and_misfits_are_quarantined(httpser
         {
             "_source_file": [page2] * 12,
             "_source_line": pd.array([4, 5, 6, 7, 8, 9, 11, 12, 13, 14, 15, 16], dtype="int64"),
-            "_raw_record": [
+            "_raw_line": [
                 '{"n":2.5}', '{"n":"4"}', '{"b":1}', '{"x":"1.5"}', '{"n":9223372036854775808}', '{"new":1}',
                 "7", '"text"', "[1,2]", "null", '{"_source_line":1}', '{"a.b":1,"a":{"b":2}}',
             ],
-            "_rule": [SCHEMA_MISMATCH_RULE] * 6 + [NOT_OBJECT_RULE] * 4 + [SCHEMA_MISMATCH_RULE] * 2,
+            "_rule": [TYPE_MISMATCH_RULE] * 5 + [UNEXPECTED_COLUMN_RULE] + [NOT_AN_OBJECT_RULE] * 4
+            + [UNEXPECTED_COLUMN_RULE, DUPLICATE_COLUMN_RULE],
             "_reason": [
-                "field 'n': 2.5 does not fit the column type int64",
-                "field 'n': \"4\" does not fit the column type int64",
-                "field 'b': 1 does not fit the column type bool",
-                "field 'x': \"1.5\" does not fit the column type double",
-                "field 'n': 9223372036854775808 does not fit the column type int64",
-                "fields not in the schema decided from the first page: ['new']",
-                "record is a JSON number, not an object",
-                "record is a JSON string, not an object",
-                "record is a JSON array, not an object",
-                "record is a JSON null, not an object",
-                "field '_source_line' is reserved for the reader",
-                "field 'a.b' occurs twice once nested fields are flattened",
+                "column 'n': 2.5 does not fit int64",
+                "column 'n': '4' does not fit int64",
+                "column 'b': 1 does not fit bool",
+                "column 'x': '1.5' does not fit double",
+                "column 'n': 9223372036854775808 does not fit int64",
+                "keys ['new'] are not among the columns decided by the first good records",
+                "the record is a JSON number, not an object",
+                "the record is a JSON string, not an object",
+                "the record is a JSON array, not an object",
+                "the record is a JSON null, not an object",
+                "keys ['_source_line'] are reserved for provenance",
+                "two values for column 'a.b' (after flattening)",
             ],
         },
         index=pd.Index([4, 5, 6, 7, 8, 9, 11, 12, 13, 14, 15, 16], dtype="int64"),
@@ -373,7 +382,7 @@ def test_schema_comes_from_the_first_page_with_an_object(httpserver: HTTPServer,
     _, table, rejected, _ = read(HttpSource(base, "items", records_path="data", pagination=CursorPagination("next")))
     assert table.schema.names == ["id", "_source_file", "_source_line"]
     assert table.column("id").to_pylist() == [1]
-    assert rejected["_rule"].tolist() == [NOT_OBJECT_RULE, SCHEMA_MISMATCH_RULE]
+    assert rejected["_rule"].tolist() == [NOT_AN_OBJECT_RULE, UNEXPECTED_COLUMN_RULE]
     assert rejected["_source_line"].tolist() == [1, 3]
 
 
@@ -404,6 +413,169 @@ def test_same_input_same_output(httpserver: HTTPServer, base: str) -> None:
     _, first, _, _ = read(HttpSource(base, "items"))
     _, second, _, _ = read(HttpSource(base, "items"))
     assert_table(first, second)
+
+
+# --- one record layer: a JSON file, a JSON Lines file and API pages give the same result ---------
+
+# four groups of three records, written compactly by hand (a repeated key cannot come from json.dumps):
+# the first group decides the columns (a file's first batch, the API's first page)
+SHARED_RECORDS = [
+    [
+        '{"id":1,"name":"Ann","amount":1.5,"geo":{"lat":1.25,"tags":["a"]},"note":null,"meta":{}}',
+        '{"id":2,"name":"Bob","amount":2,"geo":{"lat":2.5,"tags":[]},"note":"x","meta":{}}',
+        "7",
+    ],
+    [
+        '{"id":3,"name":"Cy","amount":9007199254740993}',
+        '{"id":4,"id":5,"name":"Dee"}',
+        '{"id":6,"name":"Eve","geo":{"lat":1.0,"lat":2.0}}',
+    ],
+    [
+        '{"id":7,"name":"Fay","extra":null,"note":{}}',
+        '{"id":8,"extra":1}',
+        '{"id":9,"geo":{"tags":[{"k":1,"k":2}]}}',
+    ],
+    [
+        '{"id":10,"name":"Gus","amount":3,"geo":{"lat":3,"tags":["b","c"]}}',
+        '{"id":"11"}',
+        '{"geo.lat":1,"geo":{"lat":2}}',
+    ],
+]
+
+
+def repeated_reason(path: str, key: str) -> str:
+    return f"key {path!r} is repeated (2 values for {key!r} in one object): which one holds is ambiguous"
+
+
+def raw_pages(pages: list[list[str]]) -> Any:
+    """A cursor API serving pages of records given as JSON text."""
+
+    def handler(request: Request) -> Response:
+        index = int(request.args.get("cursor", "0"))
+        nxt = str(index + 1) if index + 1 < len(pages) else "null"
+        body = '{"data":[' + ",".join(pages[index]) + '],"next":' + nxt + "}"
+        return Response(body, content_type="application/json")
+
+    return handler
+
+
+def read_shared(kind: str, httpserver: HTTPServer, base: str, tmp_path: Any) -> tuple[pa.Table, pd.DataFrame, Any]:
+    """SHARED_RECORDS read as ``kind``: rows and quarantine without ``_source_file``, and the accounting."""
+    records = [record for group in SHARED_RECORDS for record in group]
+    if kind == "http":
+        httpserver.expect_request("/api/items").respond_with_handler(raw_pages(SHARED_RECORDS))
+        source = HttpSource(base, "items", records_path="data", pagination=CursorPagination("next"), batch_rows=3)
+        _, table, rejected, batches = read(source)
+    else:
+        path = tmp_path / f"records.{kind}"
+        path.write_text("[" + ",\n".join(records) + "]" if kind == "json" else "\n".join(records) + "\n")
+        with path.open("rb") as fileobj:
+            batches = list(read_source(fileobj, str(path), FileFormat(batch_rows=3)))
+        table = pa.concat_tables(batch.table for batch in batches)
+        rejected = pd.concat([batch.rejected for batch in batches if len(batch.rejected)])
+    accounting = [batch.accounting() for batch in batches]
+    assert all(part.balanced for part in accounting)
+    return table.drop_columns(["_source_file"]), rejected.drop(columns=["_source_file"]), accounting
+
+
+@pytest.mark.parametrize("kind", ["json", "jsonl", "http"])
+def test_json_file_json_lines_and_api_pages_give_the_same_rows_and_quarantine(
+    httpserver: HTTPServer, base: str, tmp_path: Any, kind: str
+) -> None:
+    table, rejected, accounting = read_shared(kind, httpserver, base, tmp_path)
+    expected = pa.table(
+        {
+            "id": pa.array([1, 2, 7, 10], pa.int64()),
+            "name": pa.array(["Ann", "Bob", "Fay", "Gus"], pa.string()),
+            "amount": pa.array([1.5, 2.0, None, 3.0], pa.float64()),  # ints as doubles: exact
+            "geo.lat": pa.array([1.25, 2.5, None, 3.0], pa.float64()),
+            "geo.tags": pa.array(['["a"]', "[]", None, '["b","c"]'], pa.string()),
+            # null in the first group: a string column, whose later object is its value
+            "note": pa.array([None, "x", "{}", None], pa.string()),
+            # no "meta": an empty object adds no column; no "extra": a null key carries nothing
+            "_source_line": pa.array([1, 2, 7, 10], pa.int64()),
+        }
+    )
+    assert_table(table, expected)
+    records = [record for group in SHARED_RECORDS for record in group]
+    expected_rejected = pd.DataFrame(
+        {
+            "_source_line": pd.array([3, 4, 5, 6, 8, 9, 11, 12], dtype="int64"),
+            "_raw_line": [records[line - 1] for line in (3, 4, 5, 6, 8, 9, 11, 12)],
+            "_rule": [
+                NOT_AN_OBJECT_RULE, TYPE_MISMATCH_RULE, DUPLICATE_KEY_RULE, DUPLICATE_KEY_RULE,
+                UNEXPECTED_COLUMN_RULE, DUPLICATE_KEY_RULE, TYPE_MISMATCH_RULE, DUPLICATE_COLUMN_RULE,
+            ],
+            "_reason": [
+                "the record is a JSON number, not an object",
+                "column 'amount': 9007199254740993 does not fit double",
+                repeated_reason("id", "id"),
+                repeated_reason("geo.lat", "lat"),
+                "keys ['extra'] are not among the columns decided by the first good records",
+                repeated_reason("geo.tags[0].k", "k"),
+                "column 'id': '11' does not fit int64",
+                "two values for column 'geo.lat' (after flattening)",
+            ],
+        },
+        index=pd.Index([3, 4, 5, 6, 8, 9, 11, 12], dtype="int64"),
+    )  # fmt: skip
+    pd.testing.assert_frame_equal(rejected, expected_rejected)
+    assert sum(part.rows_in for part in accounting) == 12
+    assert sum(part.rows_out for part in accounting) == 4
+    by_rule: dict[str, int] = {}
+    for part in accounting:
+        for rule, count in part.quarantined_by_rule.items():
+            by_rule[rule] = by_rule.get(rule, 0) + count
+    assert by_rule == {
+        NOT_AN_OBJECT_RULE: 1, TYPE_MISMATCH_RULE: 2, DUPLICATE_KEY_RULE: 3, UNEXPECTED_COLUMN_RULE: 1,
+        DUPLICATE_COLUMN_RULE: 1,
+    }  # fmt: skip
+
+
+def test_a_repeated_key_in_a_record_of_a_bare_list_is_quarantined(httpserver: HTTPServer, base: str) -> None:
+    body = '[{"id":1,"c":{"x":1}},{"id":2,"c":{"x":1,"x":2}},{"id":3,"id":3}]'
+    httpserver.expect_request("/api/items").respond_with_data(body, content_type="application/json")
+    _, table, rejected, batches = read(HttpSource(base, "items"))
+    assert table.column("id").to_pylist() == [1]
+    assert rejected["_raw_line"].tolist() == ['{"id":2,"c":{"x":1,"x":2}}', '{"id":3,"id":3}']
+    assert rejected["_rule"].tolist() == [DUPLICATE_KEY_RULE, DUPLICATE_KEY_RULE]
+    assert rejected["_reason"].tolist() == [repeated_reason("c.x", "x"), repeated_reason("id", "id")]
+    assert [batch.accounting().rows_in for batch in batches] == [3]
+
+
+@pytest.mark.parametrize(
+    ("body", "key"),
+    [
+        ('{"data":[{"id":1}],"data":[{"id":2}]}', "data"),
+        ('{"data":[{"id":1}],"meta":{"next":1,"next":2}}', "meta.next"),
+        ('{"page":{"data":[{"id":1}],"data":[]}}', "page.data"),
+        ('{"links":[{"rel":"a","rel":"b"}],"data":[{"id":1}]}', "links[0].rel"),
+    ],
+)
+def test_a_key_repeated_outside_the_records_fails_the_page(
+    httpserver: HTTPServer, base: str, body: str, key: str
+) -> None:
+    httpserver.expect_request("/api/items").respond_with_data(body, content_type="application/json")
+    records_path = "page.data" if body.startswith('{"page"') else "data"
+    with pytest.raises(DataContractError, match=re.escape(f"the key {key!r} is repeated outside the records")):
+        list(HttpReader(HttpSource(base, "items", records_path=records_path)).batches())
+
+
+def test_a_repeated_envelope_key_on_a_later_page_fails_after_the_earlier_pages(
+    httpserver: HTTPServer, base: str
+) -> None:
+    pages = ['{"data":[{"id":1}],"next":1}', '{"data":[{"id":2}],"next":null,"next":null}']
+
+    def handler(request: Request) -> Response:
+        return Response(pages[int(request.args.get("cursor", "0"))], content_type="application/json")
+
+    httpserver.expect_request("/api/items").respond_with_handler(handler)
+    source = HttpSource(base, "items", records_path="data", pagination=CursorPagination("next"), batch_rows=1)
+    yielded: list[SourceBatch] = []
+    with pytest.raises(DataContractError, match=re.escape("the key 'next' is repeated outside the records")):
+        yielded.extend(HttpReader(source).batches())
+    # what was read before is the caller's to drop: the read as a whole failed
+    assert [batch.table.column("id").to_pylist() for batch in yielded] == [[1]]
 
 
 # --- pagination styles --------------------------------------------------------------------------

@@ -27,9 +27,9 @@ import sqlalchemy as sa
 
 from dataframe_pipeline.core.batch import REASON_COLUMN, RULE_COLUMN
 from dataframe_pipeline.exceptions import ConfigurationError, TransientSourceError
+from dataframe_pipeline.ingest.records import TYPE_MISMATCH_RULE
 from dataframe_pipeline.ingest.sql.load import load_dataframe
 from dataframe_pipeline.ingest.sql.reader import SqlReader
-from dataframe_pipeline.ingest.sql.rows import TYPE_MISMATCH_RULE
 from dataframe_pipeline.ingest.sql.source import Incremental, SqlSource, safe_url
 from dataframe_pipeline.ingest.sql.watermark import WatermarkStore
 from tests.conftest import require_service
@@ -654,20 +654,18 @@ def test_sqlite_values_that_do_not_fit_their_column_are_quarantined(tmp_path) ->
     assert data_only(table).to_pylist() == [{"id": 1, "n": 10, "r": 1.5}, {"id": 4, "n": 40, "r": 4.5}]
     assert lines(table) == [1, 4]
     rejected = pd.concat([batch.rejected for batch in batches if len(batch.rejected)], ignore_index=True)
-    assert rejected[["id", "n", "r", "_source_line", RULE_COLUMN, REASON_COLUMN]].to_dict("records") == [
+    # the layout of every source's quarantine: provenance, the row as JSON, rule, reason; indexed by line
+    assert list(rejected.columns) == ["_source_file", "_source_line", "_raw_line", RULE_COLUMN, REASON_COLUMN]
+    assert rejected[["_source_line", "_raw_line", RULE_COLUMN, REASON_COLUMN]].to_dict("records") == [
         {
-            "id": "2",
-            "n": "abc",
-            "r": "2.5",
             "_source_line": 2,
+            "_raw_line": '{"id": 2, "n": "abc", "r": 2.5}',
             RULE_COLUMN: TYPE_MISMATCH_RULE,
             REASON_COLUMN: "column 'n': cannot convert 'abc' to int64",
         },
         {
-            "id": "3",
-            "n": "30",
-            "r": "high",
             "_source_line": 3,
+            "_raw_line": '{"id": 3, "n": 30, "r": "high"}',
             RULE_COLUMN: TYPE_MISMATCH_RULE,
             REASON_COLUMN: "column 'r': cannot convert 'high' to double",
         },
@@ -675,6 +673,41 @@ def test_sqlite_values_that_do_not_fit_their_column_are_quarantined(tmp_path) ->
     assert [batch.accounting().as_dict()["rows_in"] for batch in batches] == [3, 1]
     assert all(batch.accounting().balanced for batch in batches)
     assert (reader.stats.rows, reader.stats.rows_rejected) == (4, 2)
+
+
+def test_sqlite_values_are_never_truncated_or_rounded_into_their_column(tmp_path) -> None:
+    # the rules of every source: a float does not truncate into an int64, an int becomes a double only when exact
+    url = f"sqlite:///{tmp_path / 'exact.db'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE m (id INTEGER PRIMARY KEY, n INTEGER, r NUMERIC)"))
+        conn.execute(
+            sa.text(
+                f"INSERT INTO m VALUES (1, 10, 1.5), (2, 3.5, 2.5), (3, 30, {2**53 + 1}), (4, 40, {2**53}), (5, 5.0, 5)"
+            )
+        )
+    engine.dispose()
+    batches, table, _ = read_all(SqlSource(url, table="m", batch_rows=10))
+    assert data_only(table).to_pylist() == [
+        {"id": 1, "n": 10, "r": 1.5},
+        {"id": 4, "n": 40, "r": float(2**53)},
+        {"id": 5, "n": 5, "r": 5.0},
+    ]
+    rejected = batches[0].rejected
+    assert list(rejected.index) == [2, 3]
+    assert rejected[["_raw_line", RULE_COLUMN, REASON_COLUMN]].to_dict("records") == [
+        {
+            "_raw_line": '{"id": 2, "n": 3.5, "r": 2.5}',
+            RULE_COLUMN: TYPE_MISMATCH_RULE,
+            REASON_COLUMN: "column 'n': cannot convert 3.5 to int64",
+        },
+        {
+            "_raw_line": f'{{"id": 3, "n": 30, "r": {2**53 + 1}}}',
+            RULE_COLUMN: TYPE_MISMATCH_RULE,
+            REASON_COLUMN: f"column 'r': cannot convert {2**53 + 1} to double",
+        },
+    ]
+    assert batches[0].accounting().balanced
 
 
 @pytest.fixture

@@ -33,8 +33,10 @@ yields its members one after the other, each named ``archive.zip!member.csv`` (s
 ``_source_line``: the physical line for JSON Lines and the record's first physical line for
 CSV/TSV, the 1-based record number for JSON
 arrays, XML, HTML tables and Parquet. Nested JSON objects are flattened into columns joined with
-``flatten_sep`` (``{"a": {"b": 1}}`` gives column ``a.b``); lists, and objects when
-``flatten_sep`` is None, are kept as JSON text. An XML record's attributes and child elements
+``flatten_sep`` (``{"a": {"b": 1}}`` gives column ``a.b``; an empty object adds no column); lists,
+and objects when ``flatten_sep`` is None, are kept as JSON text. A JSON object holding a key twice
+is quarantined (``duplicate_key``). The record layer is shared with HTTP and SQL
+(:mod:`dataframe_pipeline.ingest.records`). An XML record's attributes and child elements
 become columns the same way: ``<order id="1"><customer><name>Ann</name></customer></order>``
 gives ``id`` and ``customer.name``; an element's text is the column of its own path (``#text``
 for the record element itself); repeated child elements are kept as a JSON list.
@@ -42,9 +44,9 @@ for the record element itself); repeated child elements are kept as a JSON list.
 **Types.** CSV/TSV, XML and HTML values are strings; JSON keeps numbers and booleans; Parquet keeps
 its types; ``column_types`` converts any column to an Arrow type. So that every batch of a file has
 the same schema, JSON and XML columns and types are decided by the first batch with a good row
-(or by ``columns``): a later record with another key, or a value that does not fit the column's
-type (1.5 in an int64 column), is quarantined with the reason. Columns that were null in that
-batch are strings.
+(or by ``columns``): a later record with another non-null key, or a value that does not fit the
+column's type (1.5 in an int64 column), is quarantined with the reason; a key whose value is null
+carries nothing and is ignored. Columns that were null in that batch are strings.
 
 **Row accounting.** For every batch: records in = rows yielded + rows quarantined + rows dropped
 by a named rule (blank lines). Quarantined rows carry ``_source_file``, ``_source_line``,

@@ -8,14 +8,21 @@ across all pages (``_source_line``). Configuration is a frozen :class:`HttpSourc
 style (page number, offset/limit, cursor, ``Link`` header, next URL in the body).
 
 **Records.** ``records_path`` ("data.items") finds the list of records in the body (``None``: the
-body is the list). Nested objects are flattened with ``flatten_sep`` ("location.lat"); lists are
-kept as JSON text. The columns and their Arrow types are decided from the first page holding an
-object record: bool, int64, double (ints and floats mixed) or string (strings, lists, mixed kinds,
-and columns that are null throughout that page). Every batch then has exactly those columns and
-types. A later record is quarantined (with its raw JSON and the reason) when it is not an object,
-when a value does not fit its column (``"abc"`` or ``2.5`` in an int64 column), or when it has a
-non-null field the first page did not have. String columns accept any value (non-strings as JSON
-text), so a column that was null throughout the first page never rejects anything.
+body is the list). Records are flattened, typed and rejected by the shared record layer, exactly
+as JSON files are (:mod:`dataframe_pipeline.ingest.records`): nested objects are flattened with
+``flatten_sep`` ("location.lat"), an empty object adds no column, lists are kept as JSON text. The
+columns and their Arrow types are decided from the first page holding a good object record: bool,
+int64, double (ints and floats mixed; an int only when a double holds it exactly) or string
+(strings, lists, mixed kinds, and columns that are null throughout that page). Every batch then
+has exactly those columns and types. A later record is quarantined with its compact JSON in
+``_raw_line`` and the reason, under the record layer's rules: ``not_an_object``,
+``duplicate_key`` (an object of the record holds a key twice, at any depth), ``duplicate_column``
+(two fields flatten to one name), ``unexpected_column`` (a non-null field the first page did not
+have; a null one carries nothing and is ignored), ``type_mismatch`` (``"abc"`` or ``2.5`` in an
+int64 column). String columns accept any value (non-strings as JSON text), so a column that was
+null throughout the first page never rejects anything. A key repeated outside the records (the
+page's envelope, ``{"data": [...], "data": [...]}``) makes the page ambiguous: the read fails
+with :class:`~dataframe_pipeline.exceptions.DataContractError` naming the key.
 
 **Failures.** 429, 5xx and connection errors are retried ``max_retries`` times with exponential
 backoff and full jitter (``Retry-After`` in seconds or as an HTTP date is honoured; a server asking

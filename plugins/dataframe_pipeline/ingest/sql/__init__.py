@@ -39,9 +39,11 @@ date32, timestamps -> timestamp[us] (``timestamp[us, UTC]`` for time-zone-aware 
 (and MySQL's TIME) -> duration[us], binary -> binary, everything else (text, UUID, JSON, enums) ->
 string. Table mode takes the types from the catalogue; query mode from the result description on
 PostgreSQL and MySQL, and on SQLite (no result types) from the first batch's values: the first batch
-fixes the schema of the whole read (an all-NULL column there becomes string). Values that do not fit
-their column's type (SQLite is dynamically typed) are quarantined under the rule
-``sql_type_mismatch`` with the column and value.
+fixes the schema of the whole read (an all-NULL column there becomes string). A row with a value
+that does not fit its column's type (SQLite is dynamically typed: ``'abc'`` in an INTEGER column,
+``3.5`` in an int64 column, an integer beyond ``2**53`` in a double one) is quarantined the way
+every source rejects a record (:mod:`dataframe_pipeline.ingest.records`): rule ``type_mismatch``,
+a reason naming the column and the value, the row as a JSON object in ``_raw_line``.
 
 Provenance: ``_source_file`` is ``<url without secrets>/<schema.table>`` (or ``.../query``) and
 ``_source_line`` the 1-based row number in the result, continuing across batches and resumptions.

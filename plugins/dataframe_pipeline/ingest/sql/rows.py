@@ -1,4 +1,11 @@
-"""Rows of a result as Arrow batches; values that do not fit their column's type are quarantined."""
+"""Rows of a result as Arrow batches; values that do not fit their column's type are quarantined.
+
+The database's types decide the columns (:mod:`.types`); values are converted to them with the
+record layer's rules where the types are the JSON ones (an int becomes a double only when exact, a
+float never truncates into an int64), and a row that does not fit is rejected the way every source
+rejects a record (:mod:`dataframe_pipeline.ingest.records`): rule ``type_mismatch``, the row as a
+JSON object in ``_raw_line``.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +15,18 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
-from dataframe_pipeline.core.batch import reject
 from dataframe_pipeline.ingest.base import SOURCE_FILE_COLUMN, SOURCE_LINE_COLUMN, SourceBatch
+from dataframe_pipeline.ingest.records import (
+    _ARROW_EXACT,
+    TYPE_MISMATCH_RULE,
+    _fit_double,
+    _rejected_frame,
+    _safe_array,
+    _shown,
+    _values_text,
+)
 from dataframe_pipeline.ingest.sql.types import _as_datetime, _as_int
 
 if TYPE_CHECKING:
@@ -20,10 +34,6 @@ if TYPE_CHECKING:
 
     from dataframe_pipeline.ingest.sql.plan import _Plan
     from dataframe_pipeline.ingest.sql.reader import _Progress
-
-
-#: rule name of the rows quarantined because a value does not fit its column's type
-TYPE_MISMATCH_RULE = "sql_type_mismatch"
 
 
 def _build_batch(columns: list[tuple[Any, ...]], n_rows: int, plan: _Plan, progress: _Progress) -> SourceBatch:
@@ -46,20 +56,13 @@ def _build_batch(columns: list[tuple[Any, ...]], n_rows: int, plan: _Plan, progr
         return SourceBatch(table, rows_in=n_rows)
     keep = np.ones(n_rows, dtype=bool)
     keep[list(bad)] = False
-    rejected = _rejected_rows(columns, sorted(bad), bad, lines, plan)
-    return SourceBatch(table.filter(pa.array(keep)), rejected=rejected, rows_in=n_rows)
-
-
-def _rejected_rows(
-    columns: list[tuple[Any, ...]], rows: list[int], reasons: dict[int, str], lines: np.ndarray, plan: _Plan
-) -> pd.DataFrame:
-    data: dict[str, list[Any]] = {
-        name: [_as_text(columns[i][row]) for row in rows] for i, name in enumerate(plan.names)
-    }
-    data[SOURCE_FILE_COLUMN] = [plan.source_name] * len(rows)
-    data[SOURCE_LINE_COLUMN] = [int(lines[row]) for row in rows]
-    frame = pd.DataFrame(data)
-    return reject(frame, TYPE_MISMATCH_RULE, pd.Series([reasons[row] for row in rows], index=frame.index))
+    rejects = [
+        (int(lines[row]), _values_text(plan.names, (column[row] for column in columns)), TYPE_MISMATCH_RULE, bad[row])
+        for row in sorted(bad)
+    ]
+    return SourceBatch(
+        table.filter(pa.array(keep)), rejected=_rejected_frame(plan.source_name, rejects), rows_in=n_rows
+    )
 
 
 def _infer_type(values: Sequence[Any]) -> pa.DataType:
@@ -90,17 +93,23 @@ def _normalized(arrow_type: pa.DataType) -> pa.DataType:
 
 def _to_arrow(values: Sequence[Any], arrow_type: pa.DataType) -> tuple[pa.Array, dict[int, str]]:
     """The values as an Arrow array; values that do not fit are null there and reported by position."""
-    try:
-        return pa.array(values, type=arrow_type), {}
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
-        pass  # e.g. Decimal for float64, UUID or dict for string, or a mistyped SQLite value
+    array = _safe_array(values, arrow_type)
+    if array is not None:
+        return array, {}
+    if arrow_type not in _ARROW_EXACT:
+        # types beyond JSON's (dates, timestamps, binary, durations): Arrow converts the driver's values
+        try:
+            return pa.array(values, type=arrow_type), {}
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
+            pass  # e.g. a mistyped SQLite value
+    # value by value: e.g. Decimal for float64, UUID or dict for string, 3.5 for int64 (Arrow would truncate)
     converted: list[Any] = []
     failures: dict[int, str] = {}
     for i, value in enumerate(values):
         try:
             converted.append(_convert_value(value, arrow_type))
         except (ValueError, TypeError, ArithmeticError, UnicodeDecodeError):
-            failures[i] = f"cannot convert {_as_text(value)!r} to {arrow_type}"
+            failures[i] = f"cannot convert {_shown(value)} to {arrow_type}"
             converted.append(None)
     try:
         return pa.array(converted, type=arrow_type), failures
@@ -115,7 +124,7 @@ def _checked_one_by_one(
         try:
             pa.array([value], type=arrow_type)
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
-            failures[i] = f"cannot convert {_as_text(value)!r} to {arrow_type}"
+            failures[i] = f"cannot convert {_shown(value)} to {arrow_type}"
             values[i] = None
     return pa.array(values, type=arrow_type), failures
 
@@ -126,9 +135,7 @@ def _convert_value(value: Any, arrow_type: pa.DataType) -> Any:
     if pa.types.is_string(arrow_type):
         return _as_text(value)
     if pa.types.is_floating(arrow_type):
-        if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
-            raise TypeError("not a number")
-        return float(value)
+        return _as_double(value)
     if pa.types.is_integer(arrow_type):
         if isinstance(value, str):
             raise TypeError("text, not an integer")
@@ -140,6 +147,14 @@ def _convert_value(value: Any, arrow_type: pa.DataType) -> Any:
     if pa.types.is_date(arrow_type) and isinstance(value, str):
         return date.fromisoformat(value)
     return value
+
+
+def _as_double(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        raise TypeError("not a number")
+    if isinstance(value, int) and not _fit_double(value)[0]:
+        raise ValueError("an integer a double does not hold exactly")
+    return float(value)
 
 
 def _as_text(value: Any) -> str | None:
