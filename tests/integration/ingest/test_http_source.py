@@ -36,7 +36,7 @@ from dataframe_pipeline.ingest.http.pagination import (
 )
 from dataframe_pipeline.ingest.http.reader import HttpReader
 from dataframe_pipeline.ingest.http.source import HttpSource
-from dataframe_pipeline.ingest.records import (
+from dataframe_pipeline.ingest.records.rules import (
     DUPLICATE_COLUMN_RULE,
     DUPLICATE_KEY_RULE,
     NOT_AN_OBJECT_RULE,

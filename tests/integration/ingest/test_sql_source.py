@@ -27,7 +27,7 @@ import sqlalchemy as sa
 
 from dataframe_pipeline.core.batch import REASON_COLUMN, RULE_COLUMN
 from dataframe_pipeline.exceptions import ConfigurationError, TransientSourceError
-from dataframe_pipeline.ingest.records import TYPE_MISMATCH_RULE
+from dataframe_pipeline.ingest.records.rules import TYPE_MISMATCH_RULE
 from dataframe_pipeline.ingest.sql.load import load_dataframe
 from dataframe_pipeline.ingest.sql.reader import SqlReader
 from dataframe_pipeline.ingest.sql.source import Incremental, SqlSource, safe_url

@@ -39,7 +39,7 @@ from dataframe_pipeline.exceptions import (
 from dataframe_pipeline.ingest.files import json as json_format
 from dataframe_pipeline.ingest.files import xml as xml_format
 from dataframe_pipeline.ingest.files.format import FileFormat, check_source, detect_kind, read_source, read_stream
-from dataframe_pipeline.ingest.records import (
+from dataframe_pipeline.ingest.records.rules import (
     DUPLICATE_COLUMN_RULE,
     JSONL_BLANK_LINE_RULE,
     MALFORMED_RECORD_RULE,

@@ -22,17 +22,15 @@ from dataframe_pipeline.core.batch import REASON_COLUMN, RULE_COLUMN
 from dataframe_pipeline.exceptions import MalformedSourceError
 from dataframe_pipeline.ingest.files import json as json_format
 from dataframe_pipeline.ingest.files.format import FileFormat, check_source, read_source
-from dataframe_pipeline.ingest.records import (
-    _FITTERS,
+from dataframe_pipeline.ingest.records.keys import _raw_json, decode_json
+from dataframe_pipeline.ingest.records.rules import (
     DUPLICATE_COLUMN_RULE,
     DUPLICATE_KEY_RULE,
     NOT_AN_OBJECT_RULE,
     TYPE_MISMATCH_RULE,
     UNEXPECTED_COLUMN_RULE,
-    _raw_json,
-    _safe_array,
-    decode_json,
 )
+from dataframe_pipeline.ingest.records.types import _FITTERS, _safe_array
 
 if TYPE_CHECKING:
     from dataframe_pipeline.ingest.base import SourceBatch

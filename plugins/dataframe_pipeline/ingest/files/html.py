@@ -17,7 +17,7 @@ from dataframe_pipeline.exceptions import (
     DataContractError,
     MalformedSourceError,
 )
-from dataframe_pipeline.ingest.records import _check_file_columns, _typed_batch
+from dataframe_pipeline.ingest.records.tabulate import _check_file_columns, _typed_batch
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence

@@ -38,16 +38,10 @@ from dataframe_pipeline.exceptions import (
 from dataframe_pipeline.ingest.files.encodings import (
     iter_lines,
 )
-from dataframe_pipeline.ingest.records import (
-    MALFORMED_RECORD_RULE,
-    MARKED_KEYS,
-    UNIQUE_KEYS,
-    _batches_of,
-    _Record,
-    _repeated_key,
-    _Tabulator,
-    decode_json,
-)
+from dataframe_pipeline.ingest.records.flatten import _Record
+from dataframe_pipeline.ingest.records.keys import MARKED_KEYS, UNIQUE_KEYS, _repeated_key, decode_json
+from dataframe_pipeline.ingest.records.rules import MALFORMED_RECORD_RULE
+from dataframe_pipeline.ingest.records.tabulate import _batches_of, _Tabulator
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

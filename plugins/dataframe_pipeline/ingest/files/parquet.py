@@ -20,7 +20,7 @@ from dataframe_pipeline.ingest.files.compression import (
     is_seekable,
     spooled,
 )
-from dataframe_pipeline.ingest.records import _check_file_columns, _typed_batch
+from dataframe_pipeline.ingest.records.tabulate import _check_file_columns, _typed_batch
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -32,7 +32,9 @@ from dataframe_pipeline.exceptions import (
     MalformedSourceError,
 )
 from dataframe_pipeline.ingest.files.xml_entities import _Entities
-from dataframe_pipeline.ingest.records import DUPLICATE_COLUMN_RULE, _batches_of, _json_text, _put, _Record, _Tabulator
+from dataframe_pipeline.ingest.records.flatten import _json_text, _put, _Record
+from dataframe_pipeline.ingest.records.rules import DUPLICATE_COLUMN_RULE
+from dataframe_pipeline.ingest.records.tabulate import _batches_of, _Tabulator
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator

@@ -57,7 +57,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from dataframe_pipeline.exceptions import XmlEntityError
-from dataframe_pipeline.ingest.records import _Record
+from dataframe_pipeline.ingest.records.flatten import _Record
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -27,15 +27,9 @@ from dataframe_pipeline.ingest.http.pagination import _NextRequest, _PageRespons
 from dataframe_pipeline.ingest.http.redaction import _Redactor, _redactor_for
 from dataframe_pipeline.ingest.http.session import _Hooks, _origin, _Random, _Session
 from dataframe_pipeline.ingest.http.source import HttpSource, HttpStats
-from dataframe_pipeline.ingest.records import (
-    RecordOptions,
-    _json_type_name,
-    _marked_pairs,
-    _Record,
-    _repeated_key,
-    _Tabulator,
-    _unique_pairs,
-)
+from dataframe_pipeline.ingest.records.flatten import _json_type_name, _Record
+from dataframe_pipeline.ingest.records.keys import _marked_pairs, _repeated_key, _unique_pairs
+from dataframe_pipeline.ingest.records.tabulate import RecordOptions, _Tabulator
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

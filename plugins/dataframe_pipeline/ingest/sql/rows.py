@@ -18,15 +18,10 @@ import numpy as np
 import pyarrow as pa
 
 from dataframe_pipeline.ingest.base import SOURCE_FILE_COLUMN, SOURCE_LINE_COLUMN, SourceBatch
-from dataframe_pipeline.ingest.records import (
-    _ARROW_EXACT,
-    TYPE_MISMATCH_RULE,
-    _fit_double,
-    _rejected_frame,
-    _safe_array,
-    _shown,
-    _values_text,
-)
+from dataframe_pipeline.ingest.records.flatten import _shown
+from dataframe_pipeline.ingest.records.rules import TYPE_MISMATCH_RULE
+from dataframe_pipeline.ingest.records.tabulate import _rejected_frame, _values_text
+from dataframe_pipeline.ingest.records.types import _ARROW_EXACT, _fit_double, _safe_array
 from dataframe_pipeline.ingest.sql.types import _as_datetime, _as_int
 
 if TYPE_CHECKING:

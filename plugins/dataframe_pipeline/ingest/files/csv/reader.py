@@ -40,7 +40,8 @@ from dataframe_pipeline.ingest.files.csv.records import (
     _where,
 )
 from dataframe_pipeline.ingest.files.encodings import DETECT_BYTES
-from dataframe_pipeline.ingest.records import RAW_LINE_COLUMN, _rejected_frame
+from dataframe_pipeline.ingest.records.rules import RAW_LINE_COLUMN
+from dataframe_pipeline.ingest.records.tabulate import _rejected_frame
 
 if TYPE_CHECKING:
     import os
