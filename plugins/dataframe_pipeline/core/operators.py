@@ -11,6 +11,7 @@ propagate so the task's retries apply.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator, ObjectStoragePath
@@ -80,16 +81,19 @@ def run_partition(context: Context) -> Partition:
     if context.get("partition") is not None:
         return context["partition"]
     dag_run = context["dag_run"]
-    events = context.get("triggering_asset_events") or {}
-    extras = [getattr(event, "extra", None) for group in dict(events).values() for event in group]
     facts = RunFacts(
         run_id=str(dag_run.run_id),
         logical_date=getattr(dag_run, "logical_date", None),
         requested=(context.get("params") or {}).get(PARTITION_PARAM),
         partition_date=getattr(dag_run, "partition_date", None),
         partition_key=getattr(dag_run, "partition_key", None),
-        event_partitions=event_partitions(extras),
     )
+    if facts.logical_date is None and not (facts.requested or facts.partition_date or facts.partition_key):
+        # an asset-triggered run: the events that triggered it may say which partition they published
+        # (read only then: the accessor asks Airflow's API for them)
+        events = context.get("triggering_asset_events") or {}
+        extras = [getattr(event, "extra", None) for group in dict(events).values() for event in group]
+        facts = dataclasses.replace(facts, event_partitions=event_partitions(extras))
     partition = resolve_partition(facts, schedule_of(context.get("dag")))
     context["partition"] = partition  # type: ignore[typeddict-unknown-key]
     return partition

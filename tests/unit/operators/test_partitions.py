@@ -126,3 +126,32 @@ def test_a_daily_dag_runs_the_logical_dates_day_whatever_the_time_of_the_trigger
     }
     (uri,) = uris
     assert uri.endswith("/date=2026-10-09/ingest/output")
+
+
+class _Unreadable:
+    """Stands for the triggering-events accessor: reading it fails the test."""
+
+    def __bool__(self) -> bool:
+        raise AssertionError("the triggering asset events were read")
+
+    def keys(self):
+        raise AssertionError("the triggering asset events were read")
+
+
+def test_an_asset_triggered_run_works_on_the_partition_its_events_carry(tmp_path: Path, landing: Path) -> None:
+    from dataframe_pipeline.core.operators import run_partition
+
+    upstream = run_partition(context(datetime(2026, 11, 1, 3, tzinfo=UTC), "scheduled__x"))
+    events = {"asset": [SimpleNamespace(extra={"partition": upstream.as_dict()})]}
+    ctx = context(None, "asset_triggered__x", dag=SimpleNamespace(timetable=None))
+    ctx["triggering_asset_events"] = events
+    (landing / "weather_03.csv").write_text("reading\na1\n")
+    result = FileIngestOperator(
+        task_id="ingest", source="weather*.csv", storage_root=(tmp_path / "lake").as_uri()
+    ).execute(ctx)
+    assert result["partition"]["path"] == "date=2026-11-01/hour_utc=03"
+    assert result["partition"]["origin"] == "asset_event"
+    # a scheduled run never asks for its triggering events (the accessor would call Airflow's API)
+    scheduled = context(datetime(2026, 11, 1, 3, tzinfo=UTC), "scheduled__y")
+    scheduled["triggering_asset_events"] = _Unreadable()
+    assert run_partition(scheduled).path == "date=2026-11-01/hour_utc=03"
