@@ -50,6 +50,8 @@ class LocalAirflow:
     data_dir: Path = PROJECT_DIR / "data"
     venv_bin: Path = Path(sys.executable).parent
     demo_api_port: int = 8765
+    #: the log servers of the task runner and the triggerer: two local Airflows need their own
+    log_server_ports: tuple[int, int] = (8793, 8794)
     extra_env: dict[str, str] = field(default_factory=dict)
     _token: str | None = None
 
@@ -91,6 +93,8 @@ class LocalAirflow:
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.home / "logs"),
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(self.log_server_ports[0]),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(self.log_server_ports[1]),
             "DATAFRAME_PIPELINE_STORAGE_ROOT": (self.data_dir / "lake").as_uri(),
             "DATAFRAME_PIPELINE_CURATED_ROOT": (self.data_dir / "curated").as_uri(),
             "PYTHONPATH": os.pathsep.join([str(PROJECT_DIR / "plugins"), str(PROJECT_DIR)]),

@@ -28,6 +28,7 @@ def airflow(tmp_path_factory: pytest.TempPathFactory):
         port=_free_port(),
         data_dir=base / "data",
         demo_api_port=_free_port(),
+        log_server_ports=(_free_port(), _free_port()),  # another local Airflow may be running
         # only the runs a test asks for (trigger, clear, backfill): no scheduled run racing them
         extra_env={"AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False"},
     )
