@@ -13,6 +13,11 @@ of the scaled numbers (`refine/tsne.png`), `validate` runs the Great Expectation
 `include/expectations/orders_curated.json` and `store` publishes the partition
 `date=<date>/split=<split>/` of the curated `orders` dataset, replacing it on re-runs.
 
+Imputation values, outlier fences, categories, scales and the PCA are not fitted on the day's file:
+they come from the state `orders_training` fitted over a window and published (`fitted_from`, version
+from the Variable `orders_features`), so every partition of the curated table has the same columns and
+the same scaling. Run `orders_training` once before the first run (`make run` does).
+
 Every step returns a small dataset reference through XCom (never data) and logs its row accounting:
 rows in = rows out + rows quarantined + rows dropped by a named rule.
 
@@ -39,6 +44,7 @@ from dataframe_pipeline.validate.operators import ValidateOperator
 START = pendulum.parse(os.environ.get("ORDERS_START_DATE", "2026-10-01"), tz="UTC")
 END = os.environ.get("ORDERS_END_DATE", "2026-10-28")  # the demo data ends here; "" = no end
 DAY = "{{ partition.ds }}"  # the run's partition, the same however the run was started
+VERSION = "{{ var.value.get('orders_features', 'v1') }}"  # of the features orders_training published
 CONFIG = load_pipeline_config("orders_pipeline")  # include/configs/orders_pipeline.yaml
 
 
@@ -64,12 +70,21 @@ def orders_pipeline():
         task_id="ingest",
         source="{{ var.value.get('orders_landing_uri', 'include/data/orders') }}/orders_" + DAY + ".csv",
     )
-    clean = CleanOperator(task_id="clean", input_dataset=ingest.output, transforms=CONFIG["clean"])
-    enrich = EnrichOperator(task_id="enrich", input_dataset=clean.output, transforms=CONFIG["enrich"])
+    # the fitted state published by orders_training: one feature schema and one scale for every day
+    clean = CleanOperator(
+        task_id="clean", input_dataset=ingest.output, transforms=CONFIG["clean"], fitted_from="orders_clean_" + VERSION
+    )
+    enrich = EnrichOperator(
+        task_id="enrich",
+        input_dataset=clean.output,
+        transforms=CONFIG["enrich"],
+        fitted_from="orders_enrich_" + VERSION,
+    )
     refine = RefineOperator(
         task_id="refine",
         input_dataset=enrich.output,
         transforms=CONFIG["refine"],
+        fitted_from="orders_refine_" + VERSION,
         split_outputs="split",  # refine/split=train/ and refine/split=test/ for training and evaluation
         tsne_picture={  # refine/tsne.png, for the quality report
             "columns": ["quantity_scaled", "unit_price_scaled", "amount_scaled"],

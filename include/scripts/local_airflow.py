@@ -379,6 +379,8 @@ class LocalAirflow:
 # -- the demo run that `make run` performs -------------------------------------------------------
 DEMO_DAG = "orders_pipeline"
 DEMO_DATE = "2026-10-28T00:00:00Z"
+#: fits the orders features once, over a window, for every daily run (`fitted_from`)
+TRAINING_DAG = "orders_training"
 
 
 def _describe_accounting(acct: dict) -> str:
@@ -429,6 +431,17 @@ def prepare_demo_data() -> None:
     demo_data.main([])
 
 
+def train(af: LocalAirflow) -> None:
+    """Run orders_training (its default window) so the daily runs have their fitted features."""
+    af.wait_for_dag(TRAINING_DAG)
+    af.unpause(TRAINING_DAG)
+    run = af.wait_for_run(TRAINING_DAG, af.trigger(TRAINING_DAG, DEMO_DATE))
+    if run["state"] != "success":
+        _print_summary(af, TRAINING_DAG, run)
+        raise LocalAirflowError(f"{TRAINING_DAG} failed: the daily runs have no fitted features")
+    print(f"{TRAINING_DAG}: features fitted over its window and published")
+
+
 def demo(af: LocalAirflow, logical_date: str) -> int:
     t0 = time.monotonic()
     prepare_demo_data()
@@ -436,6 +449,7 @@ def demo(af: LocalAirflow, logical_date: str) -> int:
     print(f"Airflow healthy at {af.base_url} after {time.monotonic() - t0:.0f}s")
     counts = af.load_settings()
     print(f"loaded airflow_settings.yaml: {counts}")
+    train(af)
     af.wait_for_dag(DEMO_DAG)
     run_id = af.trigger(DEMO_DAG, logical_date)
     af.unpause(DEMO_DAG)

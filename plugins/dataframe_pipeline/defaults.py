@@ -66,3 +66,20 @@ def run_deadline(minutes: int | None = None) -> DeadlineAlert:
         interval=timedelta(minutes=minutes or _env_int("PIPELINE_DEADLINE_MINUTES", 30)),
         callback=AsyncCallback(PipelineAlertNotifier, kwargs={"title": "deadline missed"}),
     )
+
+
+def daily_paths(pattern: str, first_day: str, last_day: str) -> list[str]:
+    """The paths of a window of daily files: ``pattern`` with ``{day}`` for each day from ``first_day`` to
+    ``last_day`` (inclusive, ``YYYY-MM-DD``). A DAG macro: ``source="{{ daily_paths(...) }}"`` (with
+    ``render_template_as_native_obj=True`` the operator gets the list)."""
+    from datetime import date, timedelta
+
+    from dataframe_pipeline.exceptions import ConfigurationError
+
+    try:
+        first, last = date.fromisoformat(str(first_day)), date.fromisoformat(str(last_day))
+    except ValueError as err:
+        raise ConfigurationError("window", (first_day, last_day), f"days must be YYYY-MM-DD ({err})") from None
+    if last < first:
+        raise ConfigurationError("window", (first_day, last_day), "the last day is before the first")
+    return [pattern.format(day=(first + timedelta(days=n)).isoformat()) for n in range((last - first).days + 1)]

@@ -11,7 +11,7 @@ import pandas as pd
 import pyarrow.dataset as pads
 import pytest
 
-from include.scripts.local_airflow import LocalAirflow, prepare_demo_data
+from include.scripts.local_airflow import LocalAirflow, prepare_demo_data, train
 
 
 def _free_port() -> int:
@@ -38,6 +38,7 @@ def airflow(tmp_path_factory: pytest.TempPathFactory):
         af.start(timeout=240)
         print(f"Airflow healthy after {time.monotonic() - t0:.1f}s")
         af.load_settings()
+        train(af)  # orders_training publishes the features every orders_pipeline run applies
         yield af
     finally:
         af.stop()

@@ -160,6 +160,21 @@ def test_backfill_over_rest(airflow: LocalAirflow, first_run: dict) -> None:
         assert len(curated(airflow, "orders", day)) > 200
 
 
+def test_every_curated_partition_has_one_feature_schema(airflow: LocalAirflow, first_run: dict) -> None:
+    """The days published by the runs above (first run, backfill) share columns, types and scaling."""
+    import numpy as np
+
+    days = {day: curated(airflow, "orders", day) for day in ("2026-10-01", "2026-10-02", DAY)}
+    assert all(len(frame) > 200 for frame in days.values())
+    columns = {day: list(frame.columns) for day, frame in days.items()}
+    assert len({tuple(c) for c in columns.values()}) == 1, columns
+    dtypes = {day: tuple(frame.dtypes.astype(str)) for day, frame in days.items()}
+    assert len(set(dtypes.values())) == 1
+    fits = [np.polyfit(frame["amount"], frame["amount_scaled"], 1) for frame in days.values()]
+    for fit in fits[1:]:
+        np.testing.assert_allclose(fit, fits[0], rtol=1e-9)
+
+
 class _AlertReceiver(BaseHTTPRequestHandler):
     received: list[dict] = []
 

@@ -375,7 +375,9 @@ class StepRunner:
         source = self.fitted.load_from
         shown = self.fitted.shown_as or str(source)
         if not source.exists():
-            raise ConfigurationError("fitted_from", shown, f"no fitted state at {source}")
+            raise ConfigurationError(
+                "fitted_from", shown, f"no fitted state at {source}: publish it first (a run with publish_fitted_as)"
+            )
         loaded = load_fitted(io.BytesIO(source.read_bytes()))
         chain = list(self.chain)
         declared = [type(chain[i]).__name__ for i in positions]

@@ -139,7 +139,8 @@ class FileIngestOperator(IngestOperatorBase):
     source raises ``SourceNotFoundError`` and is retried (files can arrive late).
 
     :param source: a path or glob under the landing root, ``s3://conn@bucket/key`` (glob allowed) or
-        an ``http(s)://`` URL. (templated)
+        an ``http(s)://`` URL; or a list of them (a window of daily files), read in that order, each file
+        once. (templated)
     :param file_format: :class:`~dataframe_pipeline.ingest.files.format.FileFormat` fields
         (kind, compression, encoding, delimiter, columns, column_types, records_path, ...). (templated)
     :param incremental: ingest only files not ingested by an earlier partition (a manifest of path,
@@ -153,7 +154,7 @@ class FileIngestOperator(IngestOperatorBase):
     def __init__(
         self,
         *,
-        source: str,
+        source: str | list[str],
         file_format: dict[str, Any] | None = None,
         incremental: bool = False,
         on_nothing_new: str = "skip",
@@ -179,8 +180,9 @@ class FileIngestOperator(IngestOperatorBase):
 
     def validate_config(self) -> None:
         super().validate_config()
-        if not self.source or not isinstance(self.source, str):
-            raise ConfigurationError("source", self.source, "must be a file path, glob or URI")
+        sources = self.source if isinstance(self.source, list) else [self.source]
+        if not sources or not all(isinstance(s, str) and s for s in sources):
+            raise ConfigurationError("source", self.source, "must be a file path, glob or URI, or a list of them")
         if not isinstance(self.incremental, bool):
             raise ConfigurationError("incremental", self.incremental, "must be True or False")
         if self.on_nothing_new not in ("skip", "succeed"):
@@ -191,15 +193,23 @@ class FileIngestOperator(IngestOperatorBase):
         from dataframe_pipeline.core.runner import SourceInput, SourcePart
 
         fmt = self.fmt()
-        listed = list_source_files(self.source)
-        if not listed:
-            raise SourceNotFoundError(f"source={self.source!r}: no file")
+        listed = self._listed()
         files, record = self._plan(context, listed)
         parts = [SourcePart(str(f), lambda f=f: self._read(f, fmt), whole_file_rule, f.fs.size(f.path)) for f in files]
         details = {"files": len(files), "files_skipped": len(listed) - len(files)}
         source = SourceInput(parts, columns=self._declared_columns(fmt), details=lambda: details)
         meta = {"files": [str(f) for f in files]}
         return self.step_runner(context, source, meta=meta, after_commit=record)
+
+    def _listed(self) -> list[SourceFile]:
+        """The files of every source, in order, each once; a source matching nothing is missing (retried)."""
+        files: dict[str, SourceFile] = {}
+        for source in self.source if isinstance(self.source, list) else [self.source]:
+            found = list_source_files(source)
+            if not found:
+                raise SourceNotFoundError(f"source={source!r}: no file")
+            files.update((f.uri, f) for f in found if f.uri not in files)
+        return list(files.values())
 
     def _plan(self, context: Context, files: list[SourceFile]) -> tuple[list[SourceFile], Any]:
         """The files of this partition (all, or the new ones when incremental) and what records them."""
