@@ -429,24 +429,32 @@ def _ingest_columns(
 def _passed_columns(
     source: DatasetId, read: Mapping[str, str], written: Mapping[str, str], touched: set[str]
 ) -> dict[str, list[tuple[DatasetId, str, str]]]:
-    """Output columns also in the input: identity unless a transform names them."""
+    """Output columns also in the input: identity unless a transform names them or their type changed."""
     return {
-        column: [(source, column, "TRANSFORMATION" if column in touched else "IDENTITY")]
-        for column in written
+        column: [
+            (source, column, "TRANSFORMATION" if column in touched or _retyped(read[column], kind) else "IDENTITY")
+        ]
+        for column, kind in written.items()
         if column in read
     }
 
 
+def _retyped(before: str, after: str) -> bool:
+    """A type change beyond Arrow's offset width (``string`` read back as ``large_string`` is the same)."""
+    return before.replace("large_", "") != after.replace("large_", "")
+
+
 def _named_columns(transforms: Any) -> set[str]:
-    """Every string in a chain's configuration: the columns its transforms name (and other words,
-    which only matter if a column has that name)."""
+    """Every string in a chain's configuration, keys included: the columns its transforms name (and
+    other words, which only matter if a column has that name: then it is reported as transformed)."""
     found: set[str] = set()
 
     def walk(value: Any) -> None:
         if isinstance(value, str):
             found.add(value)
-        elif isinstance(value, dict):
-            for item in value.values():
+        elif isinstance(value, dict):  # keys too: {"types": {"amount": "float"}}
+            for key, item in value.items():
+                found.add(str(key))
                 walk(item)
         elif isinstance(value, list | tuple):
             for item in value:

@@ -278,11 +278,11 @@ class StepOperator(BaseOperator):
 
         runner = self._lineage_runner
         options: dict[str, Any] = {"size_of": _dataset_bytes}
-        if runner is not None and isinstance(runner.input, DatasetInput):
+        if isinstance(self.input_dataset, dict) and isinstance(self.input_dataset.get("dataset"), dict):
+            options["read"] = self.input_dataset["dataset"]  # the upstream result: columns in their order
+        elif runner is not None and isinstance(runner.input, DatasetInput):
             with contextlib.suppress(Exception):  # an input that failed to open: no input to report
                 options["read"] = runner.input.ref.as_dict()
-        elif isinstance(self.input_dataset, dict) and isinstance(self.input_dataset.get("dataset"), dict):
-            options["read"] = self.input_dataset["dataset"]
         if runner is not None and isinstance(runner.input, SourceInput) and isinstance(runner.input.parts, list):
             options["sources"] = [part.name for part in runner.input.parts]
         if isinstance(getattr(self, "query", None), str):
