@@ -36,8 +36,8 @@ if TYPE_CHECKING:
 
 #: the key of the custom run facet
 RUN_FACET = "dataframePipeline"
-#: where the custom run facet is described (the README's "Lineage" section)
-RUN_FACET_SCHEMA = "https://github.com/dataframe-pipeline/dataframe-pipeline/blob/main/README.md#lineage"
+#: the custom run facet is described in the README's "Lineage" section (no hosted JSON schema)
+RUN_FACET_SCHEMA = "urn:dataframe-pipeline:openlineage:DataframePipelineRunFacet:1"
 #: columns the ingest step adds to every row (row-level lineage), not read from a source column
 ORIGIN_COLUMNS = frozenset({"_source_file", "_source_line"})
 #: object stores whose URI authority is a bucket or container (an Airflow connection id may precede it)
@@ -396,7 +396,9 @@ def failed_lineage(
     quality of that dataset (from the report it stored)."""
     if read is None:
         return StepLineage()
-    quality = _quality_of_report(report, suite) if report is not None else None
+    quality = None
+    if isinstance(report, Mapping):  # a report of either shape: the validation itself, or today's report.json
+        quality = quality_of({"validation": report.get("validation", report)}, report=report, suite=suite)
     return StepLineage(inputs=[_input(dataset_id(read["uri"]), read, quality_facets(quality) if quality else None)])
 
 

@@ -14,7 +14,15 @@ from openlineage.client.serde import Serde
 
 from dataframe_pipeline.clean.operators import CleanOperator
 from dataframe_pipeline.ingest.operators import FileIngestOperator
-from dataframe_pipeline.lineage import DatasetId, dataset_id, quality_of, query_dataset_ids, step_lineage, table_uri
+from dataframe_pipeline.lineage import (
+    DatasetId,
+    dataset_id,
+    failed_lineage,
+    quality_of,
+    query_dataset_ids,
+    step_lineage,
+    table_uri,
+)
 from dataframe_pipeline.store.operators import ParquetStoreOperator
 from dataframe_pipeline.validate.operators import ValidateOperator
 
@@ -256,3 +264,22 @@ def test_a_failed_validation_reports_the_failed_expectations(tmp_path: Path, ste
     assert [(a["column"], a["success"]) for a in assertions] == [("id", False), ("amt", True)]
     assert assertions[0]["severity"] == "critical"
     assert read["inputFacets"]["dataQualityMetrics"]["columnMetrics"]["id"]["nullCount"] == 1
+
+
+def test_a_failed_validation_reported_in_the_new_shape() -> None:
+    read = {"uri": "file:///lake/d/refine/output", "rows": 5, "columns": {"id": "int64"}, "fingerprint": "f"}
+    unique = {"type": "expect_column_values_to_be_unique", "column": "id", "success": False, "unexpected_count": 2}
+    report = {"success": False, "metrics": {"row_count": 5, "missing_rate": {"id": 0.2}}, "expectations": [unique]}
+    (dataset,) = failed_lineage(read, report=report).inputs
+    facets = Serde.to_dict(dataset)["inputFacets"]
+    assert facets["dataQualityAssertions"]["assertions"] == [
+        {
+            "assertion": "expect_column_values_to_be_unique",
+            "success": False,
+            "column": "id",
+            "actual": "2 unexpected",
+            "params": {},
+        }
+    ]
+    assert facets["dataQualityMetrics"]["columnMetrics"]["id"]["nullCount"] == 1
+    assert failed_lineage(None).inputs == []
