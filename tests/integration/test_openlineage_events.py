@@ -21,7 +21,7 @@ AIRFLOW = str(Path(sys.executable).parent / "airflow")
 NAMESPACE = "lineage_test"
 HOST = f"file://{socket.gethostname()}"
 
-DAG_FILE = '''
+DAG_FILE = """
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,7 +46,7 @@ for name in ("good", "bad"):
         validate = ValidateOperator(task_id="validate", input_dataset=clean.output, suite=str(HERE / "suite.json"))
         store = ParquetStoreOperator(task_id="store", input_dataset=validate.output, dataset_name=f"orders_{name}")
         chain(ingest, clean, validate, store)
-'''
+"""
 
 SUITE = {
     "name": "orders",
@@ -83,7 +83,10 @@ def events(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict]]:
     )
 
     def airflow(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([AIRFLOW, *args], env=env, cwd=base, capture_output=True, text=True, timeout=300)
+        # not check=True: lineage_bad fails by design; the events say what happened
+        return subprocess.run(
+            [AIRFLOW, *args], check=False, env=env, cwd=base, capture_output=True, text=True, timeout=300
+        )
 
     migrated = airflow("db", "migrate")
     assert migrated.returncode == 0, migrated.stderr[-3000:]
