@@ -111,9 +111,37 @@ class LocalAirflow:
                 }
             ),
         }
-        env = {**os.environ, **cfg, **self.extra_env}
+        env = {**os.environ, **cfg, **self.lineage_env(), **self.extra_env}
         env.pop("AIRFLOW_CONFIG", None)
         return env
+
+    @property
+    def lineage_file(self) -> Path:
+        """Where the OpenLineage file transport writes the events, one JSON per line."""
+        return self.home / "openlineage" / "events.jsonl"
+
+    def lineage_env(self) -> dict[str, str]:
+        """OpenLineage from every task (apache-airflow-providers-openlineage): HTTP to ``OPENLINEAGE_URL``
+        (e.g. Marquez; ``OPENLINEAGE_ENDPOINT``, ``OPENLINEAGE_API_KEY``) when it is set, else the file
+        transport to :attr:`lineage_file`. A transport configured in the environment is left alone (the
+        provider disables itself when no transport is configured at all)."""
+        if any(os.environ.get(k) for k in ("AIRFLOW__OPENLINEAGE__TRANSPORT", "AIRFLOW__OPENLINEAGE__CONFIG_PATH")):
+            return {}
+        url = os.environ.get("OPENLINEAGE_URL")
+        if url:
+            transport: dict[str, Any] = {
+                "type": "http",
+                "url": url,
+                "endpoint": os.environ.get("OPENLINEAGE_ENDPOINT", "api/v1/lineage"),
+            }
+            if os.environ.get("OPENLINEAGE_API_KEY"):
+                transport["auth"] = {"type": "api_key", "apiKey": os.environ["OPENLINEAGE_API_KEY"]}
+        else:
+            transport = {"type": "file", "log_file_path": str(self.lineage_file), "append": True}
+        return {
+            "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(transport),
+            "AIRFLOW__OPENLINEAGE__NAMESPACE": os.environ.get("AIRFLOW__OPENLINEAGE__NAMESPACE", "dataframe_pipeline"),
+        }
 
     def airflow(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run the airflow CLI against this installation."""
@@ -132,6 +160,7 @@ class LocalAirflow:
     def init(self) -> None:
         """Create the home folder, the login and the metadata database (idempotent)."""
         (self.home / "logs").mkdir(parents=True, exist_ok=True)
+        self.lineage_file.parent.mkdir(parents=True, exist_ok=True)  # the file transport does not create it
         (self.home / "passwords.json").write_text(json.dumps({self.username: self.password}) + "\n")
         self.airflow("db", "migrate")
 
@@ -420,6 +449,8 @@ def _print_summary(af: LocalAirflow, dag_id: str, run: dict) -> None:
         print("\n".join(_task_lines(af, dag_id, run_id, ti)))
     print(f"\nAirflow UI:  {af.base_url}  (user {af.username!r}, password {af.password!r})")
     print(f"Task logs:   {af.base_url}/dags/{dag_id}/runs/{urllib.parse.quote(run_id)}")
+    transport = json.loads(af.env().get("AIRFLOW__OPENLINEAGE__TRANSPORT") or "{}")
+    print(f"OpenLineage: {transport.get('log_file_path') or transport.get('url') or transport.get('type', 'off')}")
     print("Stop it with `make stop`.")
 
 

@@ -11,6 +11,7 @@ propagate so the task's retries apply.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -132,6 +133,26 @@ def config_check_context(dag: Any) -> dict[str, Any]:
     }
 
 
+def _read_json(uri: str | None) -> Any:
+    """A small JSON file of the lake or the project, None if it is not there."""
+    import json
+
+    if not uri:
+        return None
+    try:
+        return json.loads(ObjectStoragePath(uri if "://" in uri else f"file://{uri}").read_bytes())
+    except (OSError, ValueError):
+        return None
+
+
+def _dataset_bytes(uri: str) -> int | None:
+    """The bytes of a committed dataset by its manifest (OpenLineage output statistics), None if unknown."""
+    from dataframe_pipeline.core.dataset import MANIFEST
+    from dataframe_pipeline.lineage import manifest_bytes
+
+    return manifest_bytes(_read_json(f"{uri.rstrip('/')}/{MANIFEST}"))
+
+
 def _holds_xcom(value: Any) -> bool:
     from airflow.sdk.definitions.xcom_arg import XComArg
 
@@ -155,6 +176,9 @@ class StepOperator(BaseOperator):
     template_fields: Sequence[str] = ("input_dataset", "storage_root")
     step: ClassVar[str] = "step"
     ui_color = "#e8f4fa"
+    #: what the last execute built and returned, for the OpenLineage listener (same process)
+    _lineage_runner: StepRunner | None = None
+    _lineage_result: dict[str, Any] | None = None
 
     def __init__(
         self,
@@ -209,7 +233,9 @@ class StepOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         try:
             self.validate_config()
-            return self.runner(context).run().as_dict()
+            self._lineage_runner = self.runner(context)  # kept for the OpenLineage listener
+            self._lineage_result = self._lineage_runner.run().as_dict()
+            return self._lineage_result
         except NothingToIngestError as err:
             raise AirflowSkipException(str(err)) from err
         except (*NON_RETRYABLE, PartitionError) as err:
@@ -218,6 +244,57 @@ class StepOperator(BaseOperator):
             if getattr(err, "retryable", True):  # e.g. a source that may answer later (HTTP 5xx)
                 raise
             raise AirflowFailException(f"{type(err).__name__}: {err}") from err
+
+    # -- OpenLineage: airflow.providers.openlineage calls these in the task's process ------------
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """The step's inputs and outputs with their schemas, statistics, column lineage and (validate)
+        data-quality facets, and its row accounting, from the result it returned
+        (:mod:`dataframe_pipeline.lineage`)."""
+        from airflow.providers.openlineage.extractors import OperatorLineage
+
+        from dataframe_pipeline.lineage import step_lineage
+
+        result = self._lineage_result or task_instance.xcom_pull(task_ids=self.task_id)
+        if not result:
+            return OperatorLineage()
+        built = step_lineage(result, **self._lineage_options(result))
+        return OperatorLineage(inputs=built.inputs, outputs=built.outputs, run_facets=built.run_facets)
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
+        """The dataset the step read and, for a failed validation, its quality from the stored report."""
+        from airflow.providers.openlineage.extractors import OperatorLineage
+
+        from dataframe_pipeline.lineage import failed_lineage
+
+        options = self._lineage_options({})
+        built = failed_lineage(options.get("read"), report=options.get("report"), suite=options.get("suite"))
+        return OperatorLineage(inputs=built.inputs, outputs=built.outputs, run_facets=built.run_facets)
+
+    def _lineage_options(self, result: dict[str, Any]) -> dict[str, Any]:
+        """What :func:`~dataframe_pipeline.lineage.step_lineage` needs besides the result: the dataset
+        read, the sources of an ingest, the report and suite of a validation."""
+        from dataframe_pipeline.core.runner import DatasetInput, SourceInput
+
+        runner = self._lineage_runner
+        options: dict[str, Any] = {"size_of": _dataset_bytes}
+        if isinstance(self.input_dataset, dict) and isinstance(self.input_dataset.get("dataset"), dict):
+            options["read"] = self.input_dataset["dataset"]  # the upstream result: columns in their order
+        elif runner is not None and isinstance(runner.input, DatasetInput):
+            with contextlib.suppress(Exception):  # an input that failed to open: no input to report
+                options["read"] = runner.input.ref.as_dict()
+        if runner is not None and isinstance(runner.input, SourceInput) and isinstance(runner.input.parts, list):
+            options["sources"] = [part.name for part in runner.input.parts]
+        if isinstance(getattr(self, "query", None), str):
+            options["query"] = self.query
+        if isinstance(getattr(self, "shaping", None), dict):
+            options["renames"] = self.shaping.get("rename")
+        if self.step == "validate" and "validation" not in result:
+            report = result.get("report_uri") or (str(runner.place / "report.json") if runner is not None else None)
+            options["report"] = _read_json(report)
+            with contextlib.suppress(Exception):
+                options["suite"] = _read_json(str(self.suite_path()))  # type: ignore[attr-defined]
+        return options
 
     # -- where things are ----------------------------------------------------------------------
 
