@@ -30,9 +30,13 @@ if TYPE_CHECKING:
     from great_expectations.data_context import AbstractDataContext
 
 #: keys of ``ExpectationSuite.to_json_dict()``; anything else is a typo
-SUITE_KEYS = frozenset({"name", "id", "expectations", "suite_parameters", "meta", "notes"})
+SUITE_KEYS = frozenset({"name", "id", "expectations", "suite_parameters", "meta", "notes", "monitors"})
 #: keys of ``ExpectationConfiguration.to_json_dict()``
-EXPECTATION_KEYS = frozenset({"type", "kwargs", "meta", "notes", "description", "severity", "id", "rendered_content"})
+EXPECTATION_KEYS = frozenset(
+    {"type", "kwargs", "meta", "notes", "description", "severity", "id", "rendered_content", "on_failure"}
+)
+#: keys of an expectation that are this project's (see ``validate/suite.py``), not GX's: stripped before GX
+PROJECT_KEYS = frozenset({"on_failure", "severity"})
 #: how many unexpected values (and their row positions) a failure keeps
 MAX_PARTIAL = 10
 #: how many failures :meth:`ValidationReport.summary` spells out before "and N more"
@@ -234,7 +238,7 @@ def _build_suite(suite: Mapping[str, Any]) -> ExpectationSuite:
     expectations = []
     for index, item in enumerate(suite["expectations"]):
         # ids tie an expectation to a stored suite; these suites are files, not store entries
-        config = {k: v for k, v in item.items() if k not in ("id", "rendered_content")}
+        config = {k: v for k, v in item.items() if k not in ("id", "rendered_content", *PROJECT_KEYS)}
         try:
             expectations.append(ExpectationConfiguration(**config).to_domain_obj())
         except (GreatExpectationsError, ValueError, TypeError) as err:
