@@ -312,15 +312,25 @@ class _Distinct:
     def outcome(self) -> Outcome:
         if self.check.type == "expect_column_unique_value_count_to_be_between":
             return Outcome(check=self.check, success=_between(self.check, self.count), observed_value=self.count)
-        observed = sorted(self.values, key=lambda v: (str(type(v)), v))
-        expected = set(self.check.kwargs.get("value_set") or [])
-        if self.check.type == "expect_column_distinct_values_to_be_in_set":
-            success = self.values <= expected
-        elif self.check.type == "expect_column_distinct_values_to_contain_set":
-            success = expected <= self.values
-        else:
-            success = self.values == expected
-        return Outcome(check=self.check, success=success, observed_value=observed)
+        # GX 1.24's shape: no observed value; the distinct values outside the set are "unexpected", the
+        # values of the set absent from the column "missing" (both counted as distinct values)
+        expected = list(self.check.kwargs.get("value_set") or [])
+        unexpected = _sorted([v for v in self.values if v not in set(expected)])
+        missing = _sorted([v for v in set(expected) if v not in self.values])
+        kind = self.check.type
+        outcome = Outcome(check=self.check, success=True, examples=unexpected)
+        if kind in ("expect_column_distinct_values_to_be_in_set", "expect_column_distinct_values_to_equal_set"):
+            outcome.unexpected_count = len(unexpected)
+        if kind in ("expect_column_distinct_values_to_contain_set", "expect_column_distinct_values_to_equal_set"):
+            outcome.missing_count = len(missing)
+            if kind.endswith("contain_set"):
+                outcome.examples = missing
+        outcome.success = not (outcome.unexpected_count or outcome.missing_count)
+        return outcome
+
+
+def _sorted(values: list[Any]) -> list[Any]:
+    return sorted(values, key=lambda v: (str(type(v)), v))
 
 
 class _Table:
@@ -356,7 +366,7 @@ class _Table:
             expected = set(kwargs["column_set"])
             exact = kwargs.get("exact_match", True)
             ok = set(columns) == expected if exact in (True, None) else expected <= set(columns)
-            return Outcome(check=self.check, success=ok, observed_value=columns)
+            return Outcome(check=self.check, success=ok, observed_value=sorted(columns))
         if kind in ("expect_table_column_count_to_equal", "expect_table_column_count_to_be_between"):
             count = len(columns)
             ok = count == kwargs["value"] if kind.endswith("_equal") else _between(self.check, count)

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _SUMMARY = {"result_format": "SUMMARY", "partial_unexpected_count": 10, "return_unexpected_index_query": False}
+_TAG = "dataframe_pipeline_check"
 _COMPLETE = {"result_format": "COMPLETE", "partial_unexpected_count": 10, "return_unexpected_index_query": False}
 
 
@@ -43,17 +44,15 @@ class _GxBatches:
     result's expectation, built once."""
 
     def __init__(self, checks: list[Check], name: str) -> None:
-        from dataframe_pipeline.validate.expectations import _build_suite, _ephemeral_context, _identity
+        from dataframe_pipeline.validate.expectations import _build_suite, _ephemeral_context
 
-        self.checks = checks
-        self.suite = _build_suite({"name": name, "expectations": [dict(c.item) for c in checks]})
+        self.checks = {c.index: c for c in checks}
+        # GX normalises kwargs (drops defaults), so results are matched to checks by a meta tag
+        items = [{**c.item, "meta": {**(c.item.get("meta") or {}), _TAG: c.index}} for c in checks]
+        self.suite = _build_suite({"name": name, "expectations": items})
         context = _ephemeral_context()
         asset = context.data_sources.add_pandas(f"dataframe_pipeline_{name}").add_dataframe_asset("batch")
         self.definition = asset.add_batch_definition_whole_dataframe("batch")
-        self.by_identity: dict[str, list[Check]] = {}
-        for check in checks:
-            self.by_identity.setdefault(_identity(check.type, check.kwargs), []).append(check)
-        self._identity = _identity
 
     def validate(self, batch: pd.DataFrame, result_format: dict[str, Any]) -> list[tuple[Check, Any]]:
         from dataframe_pipeline.validate.expectations import _exception_message
@@ -62,10 +61,8 @@ class _GxBatches:
         result = gx_batch.validate(self.suite, result_format=result_format)
         pairs = []
         for res in result.results:
-            config = res.expectation_config
-            kwargs = {k: v for k, v in config.kwargs.items() if k != "batch_id"}
-            for check in self.by_identity.get(self._identity(config.type, kwargs), []):
-                pairs.append((check, res.result or {}, _exception_message(res.exception_info)))
+            check = self.checks[int(res.expectation_config.meta[_TAG])]
+            pairs.append((check, res.result or {}, _exception_message(res.exception_info)))
         return pairs
 
 
