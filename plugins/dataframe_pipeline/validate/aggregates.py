@@ -103,9 +103,9 @@ def hashable(series: pd.Series) -> pd.Series:
     as int64, everything else as is (nulls must be removed first)."""
     if pd.api.types.is_float_dtype(series.dtype):
         values = series.to_numpy(np.float64)
-        if len(values) and np.all(np.isfinite(values)) and np.all(values == np.round(values)):
-            if np.all(np.abs(values) < 2**63):
-                return pd.Series(values.astype(np.int64), index=series.index)
+        integral = len(values) and np.all(np.isfinite(values)) and np.all(values == np.round(values))
+        if integral and np.all(np.abs(values) < 2**63):
+            return pd.Series(values.astype(np.int64), index=series.index)
     if isinstance(series.dtype, pd.CategoricalDtype):
         return series.astype(object)
     return series
@@ -355,10 +355,14 @@ class _Table:
         kwargs, kind, columns = self.check.kwargs, self.check.type, self.columns or []
         missing_column = self.check.column is not None and self.check.column not in columns
         if missing_column and kind != "expect_column_to_exist":
-            return Outcome(check=self.check, success=False, exception=f"column {self.check.column!r} is not in the data")
+            return Outcome(
+                check=self.check, success=False, exception=f"column {self.check.column!r} is not in the data"
+            )
         if kind == "expect_column_to_exist":
             index = kwargs.get("column_index")
-            ok = not missing_column and (index is None or (index < len(columns) and columns[index] == self.check.column))
+            ok = not missing_column and (
+                index is None or (index < len(columns) and columns[index] == self.check.column)
+            )
             return Outcome(check=self.check, success=ok)
         if kind == "expect_table_columns_to_match_ordered_list":
             return Outcome(check=self.check, success=columns == list(kwargs["column_list"]), observed_value=columns)

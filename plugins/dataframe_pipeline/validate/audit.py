@@ -213,6 +213,7 @@ def failure_message(step: ValidationStep, validation: Mapping[str, Any]) -> str:
     status = "passed" if validation["success"] else "FAILED"
     head = (
         f"suite {validation['suite']} {status}: {stats['successful']}/{stats['evaluated']} checks passed on "
-        f"{validation['metrics']['row_count']} rows, {stats['failed_errors']} errors, {stats['failed_warnings']} warnings"
+        f"{validation['metrics']['row_count']} rows, {stats['failed_errors']} errors, "
+        f"{stats['failed_warnings']} warnings"
     )
     return head + (": " + "; ".join(errors) if errors else "")

@@ -28,7 +28,6 @@ partition it passes and says so. ``max_age`` is a pandas Timedelta string (``"2 
 from __future__ import annotations
 
 import math
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -37,6 +36,7 @@ from dataframe_pipeline.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
+    from datetime import datetime
 
 DUPLICATE_RULES = ("exact_duplicates", "key_duplicates")
 OUTLIER_RULES = ("iqr_outliers", "zscore_outliers", "isolation_forest")
@@ -64,23 +64,27 @@ def check_monitors(monitors: Mapping[str, Any]) -> None:
         severity = config.get("severity", "critical")
         if severity not in _SEVERITIES:
             raise ConfigurationError(_field(f"{name}.severity"), severity, f"must be one of {sorted(_SEVERITIES)}")
-        if name == "max_missing_rate":
-            columns = {k: v for k, v in config.items() if k != "severity"}
-            if not columns:
-                raise ConfigurationError(_field(name), config, "name at least one column and its rate")
-            for column, rate in columns.items():
-                _rate(f"{name}.{column}", rate)
-        elif name in ("max_duplicate_rate", "max_outlier_rate"):
-            _rate(f"{name}.value", config.get("value"))
-        elif name == "volume_drop":
-            last_n = config.get("last_n")
-            if isinstance(last_n, bool) or not isinstance(last_n, int) or last_n < 1:
-                raise ConfigurationError(_field(f"{name}.last_n"), last_n, "must be a positive integer")
-            _rate(f"{name}.max_drop", config.get("max_drop"))
-        else:
-            if not isinstance(config.get("column"), str):
-                raise ConfigurationError(_field(f"{name}.column"), config.get("column"), "must be a column name")
-            max_age_seconds(config.get("max_age"))
+        _check_monitor(name, config)
+
+
+def _check_monitor(name: str, config: Mapping[str, Any]) -> None:
+    if name == "max_missing_rate":
+        columns = {k: v for k, v in config.items() if k != "severity"}
+        if not columns:
+            raise ConfigurationError(_field(name), config, "name at least one column and its rate")
+        for column, rate in columns.items():
+            _rate(f"{name}.{column}", rate)
+    elif name in ("max_duplicate_rate", "max_outlier_rate"):
+        _rate(f"{name}.value", config.get("value"))
+    elif name == "volume_drop":
+        last_n = config.get("last_n")
+        if isinstance(last_n, bool) or not isinstance(last_n, int) or last_n < 1:
+            raise ConfigurationError(_field(f"{name}.last_n"), last_n, "must be a positive integer")
+        _rate(f"{name}.max_drop", config.get("max_drop"))
+    else:
+        if not isinstance(config.get("column"), str):
+            raise ConfigurationError(_field(f"{name}.column"), config.get("column"), "must be a column name")
+        max_age_seconds(config.get("max_age"))
 
 
 def max_age_seconds(value: Any) -> float:
@@ -141,8 +145,10 @@ def upstream_rates(results: Iterable[Mapping[str, Any]]) -> dict[str, float | No
     if not results:
         return {"duplicate_rate": None, "outlier_rate": None}
     ingest = [r for r in results if r.get("step") == "ingest"]
-    base = sum(r["accounting"].get("rows_in", 0) for r in ingest) if ingest else max(
-        r["accounting"].get("rows_in", 0) for r in results
+    base = (
+        sum(r["accounting"].get("rows_in", 0) for r in ingest)
+        if ingest
+        else max(r["accounting"].get("rows_in", 0) for r in results)
     )
 
     def removed(rules: tuple[str, ...]) -> int:
@@ -158,7 +164,8 @@ def upstream_rates(results: Iterable[Mapping[str, Any]]) -> dict[str, float | No
     return {"duplicate_rate": removed(DUPLICATE_RULES) / base, "outlier_rate": removed(OUTLIER_RULES) / base}
 
 
-def _monitor(name: str, config: Mapping[str, Any], success: bool, message: str, observed: Any, threshold: Any) -> dict:
+def _monitor(name: str, config: Mapping[str, Any], success: bool, message: str, *measured: Any) -> dict:
+    observed, threshold = measured
     return {
         "name": name,
         "severity": _SEVERITIES[config.get("severity", "critical")],
@@ -181,10 +188,23 @@ def evaluate_monitors(
                     continue
                 rate = metrics["missing_rate"].get(column)
                 if rate is None:
-                    out.append(_monitor(f"{name}:{column}", config, False, f"column {column!r} is not in the data", None, limit))
+                    out.append(
+                        _monitor(
+                            f"{name}:{column}", config, False, f"column {column!r} is not in the data", None, limit
+                        )
+                    )
                 else:
                     ok = rate <= limit
-                    out.append(_monitor(f"{name}:{column}", config, ok, f"{column}: {rate:.4%} missing (max {limit:.4%})", rate, limit))
+                    out.append(
+                        _monitor(
+                            f"{name}:{column}",
+                            config,
+                            ok,
+                            f"{column}: {rate:.4%} missing (max {limit:.4%})",
+                            rate,
+                            limit,
+                        )
+                    )
         elif name in ("max_duplicate_rate", "max_outlier_rate"):
             metric = name.removeprefix("max_")
             rate, limit = metrics[metric], config["value"]
@@ -206,7 +226,10 @@ def _volume_drop(config: Mapping[str, Any], rows: int, previous: list[float]) ->
         return _monitor("volume_drop", config, True, "no earlier partition in the history", None, limit)
     median = float(pd.Series(recent).median())
     drop = 1 - rows / median if median > 0 else 0.0
-    message = f"{rows} rows against a median of {median:g} over the last {len(recent)} partitions: drop {drop:.1%} (max {limit:.1%})"
+    message = (
+        f"{rows} rows against a median of {median:g} over the last {len(recent)} partitions: "
+        f"drop {drop:.1%} (max {limit:.1%})"
+    )
     return _monitor("volume_drop", config, drop <= limit, message, drop, limit)
 
 
@@ -216,5 +239,8 @@ def _freshness(config: Mapping[str, Any], metrics: Mapping[str, Any]) -> dict[st
     name = f"freshness:{config['column']}"
     if age is None:
         return _monitor(name, config, False, f"no value of {config['column']!r} to date the data", None, limit)
-    message = f"newest {config['column']} {metrics['newest']} is {age / 3600:.1f} h before the partition end (max {limit / 3600:.1f} h)"
+    message = (
+        f"newest {config['column']} {metrics['newest']} is {age / 3600:.1f} h before the partition end "
+        f"(max {limit / 3600:.1f} h)"
+    )
     return _monitor(name, config, age <= limit, message, age, limit)

@@ -32,6 +32,8 @@ from dataframe_pipeline.validate.aggregates import value_hashes
 from dataframe_pipeline.validate.results import MapCounts
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from dataframe_pipeline.validate.suite import Check
 
 #: rows per batch when streaming the keys of a referenced dataset
@@ -59,17 +61,7 @@ def check_row(check: Check) -> None:
             if not isinstance(kwargs.get(name), str) or not kwargs[name]:
                 raise ConfigurationError(f"{where}.{name}", kwargs.get(name), "must be a non-empty string")
     elif check.type == "expect_rows_to_pass_rule":
-        target = kwargs.get("rule")
-        if not isinstance(target, str) or ":" not in target:
-            raise ConfigurationError(f"{where}.rule", target, "must be 'package.module:ClassName'")
-        try:
-            cls = _import_rule(target)
-        except (ImportError, AttributeError) as err:
-            raise ConfigurationError(f"{where}.rule", target, f"cannot import it: {err}") from err
-        if not callable(getattr(cls, "mask", None)):
-            raise ConfigurationError(f"{where}.rule", target, "has no mask(batch) method (see RowRule)")
-        if not isinstance(kwargs.get("params", {}), dict):
-            raise ConfigurationError(f"{where}.params", kwargs.get("params"), "must be a mapping")
+        _check_rule_class(where, kwargs)
     else:
         expression = kwargs.get("expression")
         if not isinstance(expression, str) or not expression.strip():
@@ -78,6 +70,20 @@ def check_row(check: Check) -> None:
             compile(expression, "<expression>", "eval")
         except SyntaxError as err:
             raise ConfigurationError(f"{where}.expression", expression, f"not an expression: {err.msg}") from err
+
+
+def _check_rule_class(where: str, kwargs: Mapping[str, Any]) -> None:
+    target = kwargs.get("rule")
+    if not isinstance(target, str) or ":" not in target:
+        raise ConfigurationError(f"{where}.rule", target, "must be 'package.module:ClassName'")
+    try:
+        cls = _import_rule(target)
+    except (ImportError, AttributeError) as err:
+        raise ConfigurationError(f"{where}.rule", target, f"cannot import it: {err}") from err
+    if not callable(getattr(cls, "mask", None)):
+        raise ConfigurationError(f"{where}.rule", target, "has no mask(batch) method (see RowRule)")
+    if not isinstance(kwargs.get("params", {}), dict):
+        raise ConfigurationError(f"{where}.params", kwargs.get("params"), "must be a mapping")
 
 
 def _read_keys(dataset: str, column: str) -> np.ndarray:

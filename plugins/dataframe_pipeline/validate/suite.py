@@ -124,7 +124,8 @@ class Check:
     @property
     def rule(self) -> str:
         """The quarantine rule of the rows this check rejects: ``expectation:<type>:<column or name>``."""
-        target = self.column or self.kwargs.get("name") or self.kwargs.get("rule") or f"#{self.index}"
+        kwargs = self.kwargs
+        target = kwargs.get("name") or self.column or kwargs.get("rule") or kwargs.get("expression") or f"#{self.index}"
         return f"expectation:{self.type}:{target}"
 
     @property
@@ -163,9 +164,7 @@ def _check_of(index: int, item: Mapping[str, Any]) -> Check:
         )
     severity = item.get("severity") or DEFAULT_SEVERITY
     if severity not in SEVERITIES:
-        raise ConfigurationError(
-            f"{where}.severity ({item['type']})", severity, f"must be one of {sorted(SEVERITIES)}"
-        )
+        raise ConfigurationError(f"{where}.severity ({item['type']})", severity, f"must be one of {sorted(SEVERITIES)}")
     on_failure = item.get("on_failure") or "fail"
     if on_failure not in ON_FAILURE:
         raise ConfigurationError(f"{where}.on_failure ({item['type']})", on_failure, f"must be one of {ON_FAILURE}")

@@ -126,8 +126,12 @@ def whole_frame_results() -> tuple[pa.Table, dict[int, Any]]:
     suite = {"name": "equivalence", "expectations": tagged}
     context = _ephemeral_context()
     asset = context.data_sources.add_pandas("whole").add_dataframe_asset("frame")
-    batch = asset.add_batch_definition_whole_dataframe("all").get_batch(batch_parameters={"dataframe": table.to_pandas()})
-    result = batch.validate(_build_suite(suite), result_format={"result_format": "SUMMARY", "partial_unexpected_count": 10})
+    batch = asset.add_batch_definition_whole_dataframe("all").get_batch(
+        batch_parameters={"dataframe": table.to_pandas()}
+    )
+    result = batch.validate(
+        _build_suite(suite), result_format={"result_format": "SUMMARY", "partial_unexpected_count": 10}
+    )
     by_position = {int(res.expectation_config.meta["position"]): res for res in result.results}
     assert len(by_position) == len(EXPECTATIONS)
     return table, by_position
