@@ -8,7 +8,8 @@ process's peak RSS.
 
 Baseline, measured in the same run and each in its own process: GX on the whole pandas frame (the
 dataset read into memory with pandas, then the same suite validated by GX core in one go), which is
-what the validate step did before it streamed (GX's import, ~3-5 s, is outside the clock on both sides); it runs only up to ``--baseline-max`` rows (default 5M:
+what the validate step did before it streamed (GX's import, ~3-5 s, is outside the clock on both
+sides); it runs only up to ``--baseline-max`` rows (default 5M:
 beyond that the whole frame does not fit the machine's memory budget). The "read" line is pandas
 reading the same data, the floor of any validation that looks at every row.
 
@@ -108,9 +109,9 @@ def _read(source: str):
 
 
 def run_gx_whole_frame(args: argparse.Namespace) -> tuple[dict, float]:
-    from dataframe_pipeline.validate.expectations import load_suite, run_suite
-
     import great_expectations  # noqa: F401 - the import is start-up, not work, as on the project's side
+
+    from dataframe_pipeline.validate.expectations import load_suite, run_suite
 
     suite = load_suite(SUITE)
     start = time.perf_counter()

@@ -86,16 +86,20 @@ def check_contract(contract: Contract | None, columns: Mapping[str, str]) -> dic
 
 def statistics(expectations: Sequence[Mapping[str, Any]], monitors: Sequence[Mapping[str, Any]]) -> dict[str, int]:
     """Counts of the ``validation`` result. A quarantining expectation that found rows is a warning
-    (its rows were removed and publishing goes on)."""
+    (its rows were removed and publishing goes on); one that could not be evaluated is an error."""
     items = [*expectations, *monitors]
     failed = [i for i in items if not i["success"]]
-    errors = [i for i in failed if i["severity"] == "error" and i.get("on_failure", "fail") != "quarantine"]
+    errors = [i for i in failed if i["severity"] == "error" and (not _quarantined(i) or i.get("exception"))]
     return {
         "evaluated": len(items),
         "successful": len(items) - len(failed),
         "failed_errors": len(errors),
         "failed_warnings": len(failed) - len(errors),
     }
+
+
+def _quarantined(item: Mapping[str, Any]) -> bool:
+    return item.get("on_failure", "fail") == "quarantine"
 
 
 class ValidationAudit:
@@ -200,8 +204,9 @@ def failure_message(step: ValidationStep, validation: Mapping[str, Any]) -> str:
     for outcome in outcomes.values():
         if outcome.success:
             continue
-        bucket = errors if outcome.check.severity == "error" and not outcome.check.quarantines else warnings
-        bucket.append(outcome.describe() + (" (rows quarantined)" if outcome.check.quarantines else ""))
+        removed = outcome.check.quarantines and outcome.exception is None  # its rows left: not a failure
+        bucket = errors if outcome.check.severity == "error" and not removed else warnings
+        bucket.append(outcome.describe() + (" (rows quarantined)" if removed else ""))
     for monitor in validation["monitors"]:
         if not monitor["success"]:
             (errors if monitor["severity"] == "error" else warnings).append(

@@ -37,11 +37,6 @@ class Outcome:
     observed_value: Any = None
     exception: str | None = None
 
-    @property
-    def counts_against(self) -> bool:
-        """Whether this outcome fails the suite (a quarantining check removed its rows: it does not)."""
-        return not self.success and not self.check.quarantines
-
     def as_dict(self, examples: int = XCOM_EXAMPLES) -> dict[str, Any]:
         """The entry of ``validation["expectations"]`` (JSON-safe, at most ``examples`` examples)."""
         check = self.check

@@ -160,6 +160,14 @@ def test_quarantine_on_failure_removes_rows_and_reconciles(tmp_path: Path, monke
     assert validation["statistics"]["failed_warnings"] == 3
 
 
+def test_a_quarantining_check_that_cannot_run_fails(tmp_path: Path) -> None:
+    suite = suite_file(
+        tmp_path, [expectation("column_values_to_not_be_null", on_failure="quarantine", column="no_such_column")]
+    )
+    with pytest.raises(AirflowFailException, match=r"no_such_column\) \[error\]: not evaluated"):
+        validate(tmp_path, suite)
+
+
 def test_referential_check_against_another_dataset(tmp_path: Path) -> None:
     channels = dataset(tmp_path, pd.DataFrame({"code": ["web", "app", "store", None]}), "channels")
     suite = suite_file(
