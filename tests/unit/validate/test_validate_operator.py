@@ -228,8 +228,12 @@ def test_monitors_history_volume_drop_and_freshness(tmp_path: Path) -> None:
     assert first["metrics"]["freshness_seconds"] == 12 * 3600
     # a second day with 2 rows: a drop of 67% against the median (6) fails as an error
     small = ORDERS.iloc[:2].assign(order_ts=pd.Timestamp("2026-10-08", tz="UTC"))
-    with pytest.raises(AirflowFailException, match=r"monitor volume_drop \[error\]"):
+    with pytest.raises(AirflowFailException, match=r"monitor volume_drop \[error\]") as failure:
         validate(tmp_path, suite, frame=small, day=10)
+    assert "freshness" not in str(failure.value)  # a warning: logged and reported, not in the error
+    (report,) = (tmp_path / "lake").glob("*/date=2026-10-10/validate/report.json")
+    stale = {m["name"]: m for m in json.loads(report.read_text())["monitors"]}["freshness:order_ts"]
+    assert (stale["success"], stale["severity"], stale["observed"]) == (False, "warning", 3 * 86400)
     history_dir = tmp_path / "lake" / "_quality" / "adhoc_airflow" / "validate"
     history = read_history(str(history_dir))
     assert sorted(history["partition"].unique()) == ["2026-10-09", "2026-10-10"]
@@ -307,3 +311,48 @@ def test_bad_monitors_are_refused(tmp_path: Path, monitors: dict, field: str) ->
     with pytest.raises(ConfigurationError) as error:
         op.validate_config()
     assert error.value.field == field
+
+
+def test_duplicate_and_outlier_rates_come_from_every_upstream_result(tmp_path: Path) -> None:
+    from airflow.sdk import DAG
+    from airflow.sdk.bases.operator import BaseOperator
+
+    upstream = {
+        "ingest": {"step": "ingest", "accounting": {"rows_in": 10, "dropped_by_rule": {}, "quarantined_by_rule": {}}},
+        "clean": {
+            "step": "clean",
+            "accounting": {
+                "rows_in": 9,
+                "dropped_by_rule": {"exact_duplicates": 2},
+                "quarantined_by_rule": {"iqr_outliers": 1, "coerce_types:amount": 1},
+            },
+        },
+    }
+    suite = suite_file(
+        tmp_path,
+        [expectation("table_row_count_to_be_between", min_value=1)],
+        {"max_duplicate_rate": {"value": 0.1, "severity": "warning"}},
+    )
+    with DAG("quality", schedule=None, start_date=datetime(2026, 10, 1, tzinfo=UTC)):
+        ingest, clean = BaseOperator(task_id="ingest"), BaseOperator(task_id="clean")
+        op = ValidateOperator(
+            task_id="validate",
+            input_dataset=dataset(tmp_path, ORDERS),
+            suite=suite,
+            storage_root=(tmp_path / "lake").as_uri(),
+        )
+        ingest >> clean >> op
+    pulled: list[list[str]] = []
+
+    def xcom_pull(task_ids: list[str]) -> list[dict]:
+        pulled.append(task_ids)
+        return [upstream[t] for t in task_ids]
+
+    ctx = context()
+    ctx["ti"] = SimpleNamespace(try_number=1, xcom_pull=xcom_pull)
+    validation = op.execute(ctx)["validation"]
+    assert pulled == [["clean", "ingest"]]  # every upstream task, not only the direct one
+    assert validation["metrics"]["duplicate_rate"] == pytest.approx(0.2)  # 2 of the 10 rows ingest read
+    assert validation["metrics"]["outlier_rate"] == pytest.approx(0.1)
+    (monitor,) = validation["monitors"]
+    assert (monitor["name"], monitor["success"], monitor["severity"]) == ("max_duplicate_rate", False, "warning")
