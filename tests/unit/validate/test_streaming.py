@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from dataframe_pipeline.validate.expectations import json_safe
 from dataframe_pipeline.validate.streaming import StreamingValidator
@@ -179,3 +181,60 @@ def test_streaming_equals_gx_on_the_whole_frame(whole_frame_results, size: int) 
             assert sorted(map(str, outcome.examples)) == sorted(map(str, examples)), label
         else:
             assert _same(json_safe(outcome.examples), json_safe(examples)), (label, outcome.examples, examples)
+
+
+# -- property: any data, any cut into batches -------------------------------------------------------
+
+WHOLE_COLUMN = [
+    _e("column_values_to_be_unique", column="key"),
+    _e("compound_columns_to_be_unique", column_list=["key", "group"]),
+    _e("column_unique_value_count_to_be_between", column="key", min_value=3),
+    _e("column_median_to_be_between", column="value", min_value=0, max_value=5),
+    _e("column_mean_to_be_between", column="value", min_value=0, max_value=5),
+    _e("column_values_to_be_between", column="value", min_value=0, max_value=6),
+    _e("table_row_count_to_be_between", min_value=10),
+]
+
+
+@given(
+    keys=st.lists(st.one_of(st.none(), st.integers(0, 12)), min_size=1, max_size=40),
+    cuts=st.lists(st.integers(1, 40), min_size=1, max_size=8),
+)
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_whole_column_expectations_do_not_depend_on_the_batches(keys: list[int | None], cuts: list[int]) -> None:
+    from dataframe_pipeline.validate.expectations import _build_suite, _ephemeral_context
+
+    n = len(keys)
+    frame = pd.DataFrame(
+        {
+            "key": pd.array(keys, dtype="Int64"),
+            "group": [("a", "b", None)[i % 3] for i in range(n)],
+            "value": [None if k is None else (k * 7 % 11) / 2 for k in keys],
+        }
+    )
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    tagged = [{**e, "meta": {"position": i}} for i, e in enumerate(WHOLE_COLUMN)]
+    context = _ephemeral_context()
+    asset = context.data_sources.add_pandas("whole").add_dataframe_asset("frame")
+    batch = asset.add_batch_definition_whole_dataframe("all").get_batch(
+        batch_parameters={"dataframe": table.to_pandas()}
+    )
+    gx = batch.validate(_build_suite({"name": "p", "expectations": tagged}), result_format={"result_format": "SUMMARY"})
+    theirs = {int(r.expectation_config.meta["position"]): r for r in gx.results}
+    validator = StreamingValidator(plan_suite({"name": "p", "expectations": WHOLE_COLUMN}))
+    start, i = 0, 0
+    while start < n:  # batches of the sizes drawn, in turn
+        size = cuts[i % len(cuts)]
+        part = table.slice(start, size).to_pandas()
+        part.index = pd.RangeIndex(start, start + len(part))
+        validator.process(part)
+        start, i = start + size, i + 1
+    for position, outcome in enumerate(validator.outcomes()):
+        res, label = theirs[position], WHOLE_COLUMN[position]["type"]
+        detail = res.result or {}
+        assert outcome.success == res.success, label
+        for key in ("element_count", "unexpected_count", "missing_count"):
+            if key in detail:
+                assert getattr(outcome, key) == detail[key], (label, key)
+        if detail.get("observed_value") is not None:
+            assert _same(outcome.observed_value, detail["observed_value"]), label
