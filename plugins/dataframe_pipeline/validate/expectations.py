@@ -1,11 +1,12 @@
 """Run a Great Expectations suite on a DataFrame and report the outcome in a small, JSON-safe form.
 
 Suites are stored as the JSON of GX 1.x's ``ExpectationSuite.to_json_dict()`` (``name``,
-``expectations`` with ``type`` and ``kwargs``, ``meta``). :func:`load_suite` checks that shape
-without importing GX; :func:`run_suite` validates a DataFrame with GX core on an ephemeral,
-in-memory context (nothing is written to disk, no progress bars) and returns a
-:class:`ValidationReport`, which is what the validate operator stores next to the data and returns
-through XCom.
+``expectations`` with ``type`` and ``kwargs``, ``meta``), plus this project's ``severity`` values,
+``on_failure`` and ``monitors`` (``validate/suite.py``). :func:`load_suite` checks that shape without
+importing GX; :func:`run_suite` validates one whole DataFrame with GX core on an ephemeral, in-memory
+context (nothing is written to disk, no progress bars) and returns a :class:`ValidationReport`. The
+validate step streams instead (``validate/streaming.py``, which builds its GX suite and context with
+the helpers here); :func:`run_suite` is the whole-frame reference its tests and benchmark compare with.
 
 GX takes several seconds to import, so it is imported inside :func:`run_suite`, never at module top.
 """
