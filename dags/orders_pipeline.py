@@ -9,8 +9,10 @@ drops exact duplicates, types and normalises every column (unparseable values ar
 imputes missing amounts and quarantines far-out amounts, `enrich` one-hot encodes country, channel
 and category and standard-scales the numbers, `refine` adds PCA components and a stratified,
 seeded train/test split (each split also written as a dataset of its own) and draws a t-SNE picture
-of the scaled numbers (`refine/tsne.png`), `validate` runs the Great Expectations suite
-`include/expectations/orders_curated.json` and `store` publishes the partition
+of the scaled numbers (`refine/tsne.png`), `validate` checks the schema contract
+`include/contracts/orders_curated.yaml`, streams the Great Expectations suite
+`include/expectations/orders_curated.json` (critical checks block publishing, warnings are reported;
+quality metrics go to the history under `_quality/`) and `store` publishes the partition
 `date=<date>/split=<split>/` of the curated `orders` dataset, replacing it on re-runs.
 
 Imputation values, outlier fences, categories, scales and the PCA are not fitted on the day's file:
@@ -93,7 +95,10 @@ def orders_pipeline():
         },
     )
     validate = ValidateOperator(
-        task_id="validate", input_dataset=refine.output, suite="include/expectations/orders_curated.json"
+        task_id="validate",
+        input_dataset=refine.output,
+        suite="include/expectations/orders_curated.json",
+        contract="include/contracts/orders_curated.yaml",  # refused before publishing if the schema differs
     )
     store = ParquetStoreOperator(
         task_id="store",

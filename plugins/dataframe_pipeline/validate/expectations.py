@@ -1,11 +1,12 @@
 """Run a Great Expectations suite on a DataFrame and report the outcome in a small, JSON-safe form.
 
 Suites are stored as the JSON of GX 1.x's ``ExpectationSuite.to_json_dict()`` (``name``,
-``expectations`` with ``type`` and ``kwargs``, ``meta``). :func:`load_suite` checks that shape
-without importing GX; :func:`run_suite` validates a DataFrame with GX core on an ephemeral,
-in-memory context (nothing is written to disk, no progress bars) and returns a
-:class:`ValidationReport`, which is what the validate operator stores next to the data and returns
-through XCom.
+``expectations`` with ``type`` and ``kwargs``, ``meta``), plus this project's ``severity`` values,
+``on_failure`` and ``monitors`` (``validate/suite.py``). :func:`load_suite` checks that shape without
+importing GX; :func:`run_suite` validates one whole DataFrame with GX core on an ephemeral, in-memory
+context (nothing is written to disk, no progress bars) and returns a :class:`ValidationReport`. The
+validate step streams instead (``validate/streaming.py``, which builds its GX suite and context with
+the helpers here); :func:`run_suite` is the whole-frame reference its tests and benchmark compare with.
 
 GX takes several seconds to import, so it is imported inside :func:`run_suite`, never at module top.
 """
@@ -30,9 +31,13 @@ if TYPE_CHECKING:
     from great_expectations.data_context import AbstractDataContext
 
 #: keys of ``ExpectationSuite.to_json_dict()``; anything else is a typo
-SUITE_KEYS = frozenset({"name", "id", "expectations", "suite_parameters", "meta", "notes"})
+SUITE_KEYS = frozenset({"name", "id", "expectations", "suite_parameters", "meta", "notes", "monitors"})
 #: keys of ``ExpectationConfiguration.to_json_dict()``
-EXPECTATION_KEYS = frozenset({"type", "kwargs", "meta", "notes", "description", "severity", "id", "rendered_content"})
+EXPECTATION_KEYS = frozenset(
+    {"type", "kwargs", "meta", "notes", "description", "severity", "id", "rendered_content", "on_failure"}
+)
+#: keys of an expectation that are this project's (see ``validate/suite.py``), not GX's: stripped before GX
+PROJECT_KEYS = frozenset({"on_failure", "severity"})
 #: how many unexpected values (and their row positions) a failure keeps
 MAX_PARTIAL = 10
 #: how many failures :meth:`ValidationReport.summary` spells out before "and N more"
@@ -234,7 +239,7 @@ def _build_suite(suite: Mapping[str, Any]) -> ExpectationSuite:
     expectations = []
     for index, item in enumerate(suite["expectations"]):
         # ids tie an expectation to a stored suite; these suites are files, not store entries
-        config = {k: v for k, v in item.items() if k not in ("id", "rendered_content")}
+        config = {k: v for k, v in item.items() if k not in ("id", "rendered_content", *PROJECT_KEYS)}
         try:
             expectations.append(ExpectationConfiguration(**config).to_domain_obj())
         except (GreatExpectationsError, ValueError, TypeError) as err:
