@@ -163,8 +163,8 @@ def test_validation_results_are_data_quality_facets(events: dict) -> None:
     (read,) = failed["inputs"]
     assertions = read["inputFacets"]["dataQualityAssertions"]["assertions"]
     assert [(a["column"], a["success"], a.get("severity")) for a in assertions] == [
-        ("id", False, "critical"),
-        ("amt", True, None),
+        ("id", False, "error"),  # GX's "critical" (the default) is reported as "error": it blocks publishing
+        ("amt", True, "error"),
     ]
     assert read["inputFacets"]["dataQualityMetrics"]["columnMetrics"]["id"]["nullCount"] == 1
     assert "ValidationFailedError" in failed["run"]["facets"]["errorMessage"]["message"]

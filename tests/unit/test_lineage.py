@@ -262,7 +262,7 @@ def test_a_failed_validation_reports_the_failed_expectations(tmp_path: Path, ste
     assert read["name"].endswith("/ingest/output")
     assertions = read["inputFacets"]["dataQualityAssertions"]["assertions"]
     assert [(a["column"], a["success"]) for a in assertions] == [("id", False), ("amt", True)]
-    assert assertions[0]["severity"] == "critical"
+    assert assertions[0]["severity"] == "error"  # results name GX's critical severity "error": it blocks publishing
     assert read["inputFacets"]["dataQualityMetrics"]["columnMetrics"]["id"]["nullCount"] == 1
 
 
