@@ -152,7 +152,9 @@ def cleaning(inputs: ReportInputs, profiles: _Profiles, pictures: dict[str, byte
         b = {c: pd.to_numeric(before_sample.frame[c], errors="coerce") for c in numeric if c in before_sample.frame}
         a = {c: after_sample.frame[c] for c in numeric}
         pictures["distributions"] = charts.histograms(b, a, numeric)
-    sampled = "" if before_sample.exact and after_sample.exact else f" (histograms of {inputs.sample_rows:,}-row samples)"
+    sampled = (
+        "" if before_sample.exact and after_sample.exact else f" (histograms of {inputs.sample_rows:,}-row samples)"
+    )
     return {
         "rows_before": before.rows,
         "rows_after": after.rows,
@@ -188,7 +190,9 @@ def outliers(inputs: ReportInputs, profiles: _Profiles, pictures: dict[str, byte
     clean = inputs.results.get("clean")
     if not clean:
         return {"rules": {}, "columns": {}, "note": "the clean step left no result"}
-    dropped = {r: n for r, n in (clean["accounting"].get("dropped_by_rule") or {}).items() if r.startswith(OUTLIER_RULES)}
+    dropped = {
+        r: n for r, n in (clean["accounting"].get("dropped_by_rule") or {}).items() if r.startswith(OUTLIER_RULES)
+    }
     counts, columns = _outlier_rows(inputs, clean["quarantine"]["uri"])
     kept = profiles.of(clean["dataset"]["uri"])[1].frame
     shown = []

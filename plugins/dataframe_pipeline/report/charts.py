@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    import pandas as pd  # noqa: TC004 -- also imported at run time, inside history_lines
+    import pandas as pd
 
 DPI = 100
 
@@ -138,8 +138,8 @@ def history_lines(history: pd.DataFrame) -> bytes:
     top.set_ylabel("rows")
     top.set_title("Quality history: row count and missing rate per run")
     missing = history[history["metric"] == "missing_rate"]
-    for column, group in missing.groupby("column"):
-        group = group.sort_values("recorded_at")
+    for column, unordered in missing.groupby("column"):
+        group = unordered.sort_values("recorded_at")
         if (group["value"] > 0).any():
             bottom.plot(pd.to_datetime(group["recorded_at"], utc=True), group["value"], marker=".", label=str(column))
     bottom.set_ylabel("missing rate")

@@ -122,6 +122,7 @@ def column_drift(
     column: str,
     reference: pd.Series,
     current: pd.Series,
+    *,
     threshold: float = DEFAULT_THRESHOLD,
     bins: int = DEFAULT_BINS,
     max_categories: int = MAX_CATEGORIES,
@@ -154,7 +155,7 @@ def compare(
         if column not in reference.columns:
             out.append(ColumnDrift(column, "not compared", None, None, False, 0, len(current), "added column"))
             continue
-        out.append(column_drift(column, reference[column], current[column], threshold, bins))
+        out.append(column_drift(column, reference[column], current[column], threshold=threshold, bins=bins))
     for column in reference.columns:
         if column not in current.columns and column not in skip:
             out.append(ColumnDrift(column, "not compared", None, None, False, len(reference), 0, "missing column"))

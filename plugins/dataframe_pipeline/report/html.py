@@ -72,10 +72,16 @@ def _note(section: Mapping[str, Any]) -> str:
 
 def _accounting(s: Mapping[str, Any]) -> str:
     rows = [
-        [esc(r["step"]), esc(r.get("state") or ""), _num(r["rows_in"]), _num(r["rows_out"]),
-         _num(r["rows_quarantined"]), _num(r["rows_dropped"]),
-         esc(", ".join(f"{k}={v}" for k, v in {**r["quarantined_by_rule"], **r["dropped_by_rule"]}.items())),
-         _flag(r.get("balanced"), "yes", "NO")]  # fmt: skip
+        [
+            esc(r["step"]),
+            esc(r.get("state") or ""),
+            _num(r["rows_in"]),
+            _num(r["rows_out"]),
+            _num(r["rows_quarantined"]),
+            _num(r["rows_dropped"]),
+            esc(", ".join(f"{k}={v}" for k, v in {**r["quarantined_by_rule"], **r["dropped_by_rule"]}.items())),
+            _flag(r.get("balanced"), "yes", "NO"),
+        ]
         for r in s.get("steps", [])
     ]
     headers = ["step", "state", "in", "out", "quarantined", "dropped", "by rule", "balanced"]
@@ -84,8 +90,13 @@ def _accounting(s: Mapping[str, Any]) -> str:
 
 def _cleaning(s: Mapping[str, Any]) -> str:
     rows = [
-        [esc(c["column"]), _rate(c["null_rate_before"]), _num(c["nulls_before"]), _rate(c["null_rate_after"]),
-         _num(c["nulls_after"])]  # fmt: skip
+        [
+            esc(c["column"]),
+            _rate(c["null_rate_before"]),
+            _num(c["nulls_before"]),
+            _rate(c["null_rate_after"]),
+            _num(c["nulls_after"]),
+        ]
         for c in s.get("columns", [])
     ]
     if not rows:
@@ -98,8 +109,13 @@ def _outliers(s: Mapping[str, Any]) -> str:
     rules = {**s.get("quarantined_by_rule", {}), **s.get("dropped_by_rule", {})}
     out = "".join(f"<p>{esc(rule)}: <b>{_num(n)}</b> rows removed</p>" for rule, n in rules.items())
     rows = [
-        [esc(c), esc(e["rule"]), _num(e["count"]), esc(e["fences"] and f"[{e['fences'][0]:.6g}, {e['fences'][1]:.6g}]"),
-         esc(", ".join(f"{v:.6g}" for v in e["values"][:12]))]  # fmt: skip
+        [
+            esc(c),
+            esc(e["rule"]),
+            _num(e["count"]),
+            esc(e["fences"] and f"[{e['fences'][0]:.6g}, {e['fences'][1]:.6g}]"),
+            esc(", ".join(f"{v:.6g}" for v in e["values"][:12])),
+        ]
         for c, e in (s.get("columns") or {}).items()
     ]
     return out + (_table(["column", "rule", "rows", "fences", "removed values (smallest first)"], rows) if rows else "")
@@ -107,11 +123,18 @@ def _outliers(s: Mapping[str, Any]) -> str:
 
 def _expectations(items: list[Mapping[str, Any]]) -> str:
     rows = [
-        [_flag(e.get("success")), esc(e.get("severity")), f"<code>{esc(e.get('type'))}</code>", esc(e.get("column")),
-         _num(e.get("unexpected_count")), _rate(e["unexpected_percent"] / 100) if e.get("unexpected_percent") is not None
-         else "-", esc(", ".join(map(str, (e.get("examples") or [])[:3]))), esc(e.get("exception") or e.get("observed_value"))]
+        [
+            _flag(e.get("success")),
+            esc(e.get("severity")),
+            f"<code>{esc(e.get('type'))}</code>",
+            esc(e.get("column")),
+            _num(e.get("unexpected_count")),
+            _rate(e["unexpected_percent"] / 100) if e.get("unexpected_percent") is not None else "-",
+            esc(", ".join(map(str, (e.get("examples") or [])[:3]))),
+            esc(e.get("exception") or e.get("observed_value")),
+        ]
         for e in items
-    ]  # fmt: skip
+    ]
     headers = ["result", "severity", "expectation", "column", "unexpected", "%", "examples", "observed / error"]
     return _table(headers, rows) if rows else ""
 
@@ -139,13 +162,20 @@ def _validation(s: Mapping[str, Any]) -> str:
 
 def _drift(s: Mapping[str, Any]) -> str:
     rows = [
-        [esc(d["column"]), esc(d["kind"]), _num(d["psi"]), _num(d["ks"]), _flag(not d["drifted"], "stable", "DRIFT")
-         if d["psi"] is not None else "-", esc(d.get("note"))]  # fmt: skip
+        [
+            esc(d["column"]),
+            esc(d["kind"]),
+            _num(d["psi"]),
+            _num(d["ks"]),
+            _flag(not d["drifted"], "stable", "DRIFT") if d["psi"] is not None else "-",
+            esc(d.get("note")),
+        ]
         for d in s.get("columns", [])
     ]
     if not rows:
         return ""
-    intro = f"<p>PSI threshold {esc(s.get('threshold'))}; drifted: <b>{esc(', '.join(s.get('drifted') or []) or 'none')}</b></p>"
+    drifted = ", ".join(s.get("drifted") or []) or "none"
+    intro = f"<p>PSI threshold {esc(s.get('threshold'))}; drifted: <b>{esc(drifted)}</b></p>"
     return intro + _table(["column", "kind", "PSI", "KS", "verdict", "note"], rows)
 
 
@@ -164,7 +194,8 @@ def render(report: Mapping[str, Any], pictures: Mapping[str, bytes]) -> str:
     """The report page."""
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>Quality report {esc(report['dag_id'])} {esc(report['run_id'])}</title><style>{STYLE}</style></head><body>",
+        f"<title>Quality report {esc(report['dag_id'])} {esc(report['run_id'])}</title>",
+        f"<style>{STYLE}</style></head><body>",
         f"<h1>Quality report: {esc(report['dag_id'])} / {esc(report['run_id'])}</h1>",
         f"<p>Partition <code>{esc(report['partition'])}</code>, generated {esc(report['generated_at'])}</p>",
         f'<p class="verdict" id="verdict">{esc(report["verdict"])}</p>',
@@ -172,6 +203,7 @@ def render(report: Mapping[str, Any], pictures: Mapping[str, bytes]) -> str:
     for key, title, body in SECTIONS:
         section = report["sections"].get(key) or {}
         content = "" if section.get("error") else body(section)
-        parts.append(f'<section id="{key}"><h2>{esc(title)}</h2>{_note(section)}{content}{_pictures(section, pictures)}</section>')
+        figures = _pictures(section, pictures)
+        parts.append(f'<section id="{key}"><h2>{esc(title)}</h2>{_note(section)}{content}{figures}</section>')
     parts.append("</body></html>")
     return "".join(parts)

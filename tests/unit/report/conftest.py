@@ -124,7 +124,9 @@ def run(tmp_path: Path) -> dict[str, Any]:
     refine_out = write_dataset(lake / "refine/output", current)
     (lake / "refine").mkdir(parents=True, exist_ok=True)
     (lake / "refine" / "tsne.png").write_bytes(tsne_png())
-    enrich = result("enrich", write_dataset(lake / "enrich/output", current), write_dataset(lake / "enrich/q", empty_q), 400)
+    enrich = result(
+        "enrich", write_dataset(lake / "enrich/output", current), write_dataset(lake / "enrich/q", empty_q), 400
+    )
     refine = result(
         "refine", refine_out, write_dataset(lake / "refine/quarantine", empty_q), 400,
         pictures={"tsne": f"file://{lake}/refine/tsne.png"},
