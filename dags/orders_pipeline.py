@@ -11,7 +11,9 @@ and category and standard-scales the numbers, `refine` adds PCA components and a
 seeded train/test split (each split also written as a dataset of its own) and draws a t-SNE picture
 of the scaled numbers (`refine/tsne.png`), `validate` runs the Great Expectations suite
 `include/expectations/orders_curated.json` and `store` publishes the partition
-`date=<date>/split=<split>/` of the curated `orders` dataset, replacing it on re-runs.
+`date=<date>/split=<split>/` of the curated `orders` dataset, replacing it on re-runs. `report` runs
+last, whatever happened before (also when validation blocked publishing), and writes the run's quality
+report (`report/report.html`): the "Quality report" tab of the run and the task's extra link open it.
 
 Imputation values, outlier fences, categories, scales and the PCA are not fitted on the day's file:
 they come from the state `orders_training` fitted over a window and published (`fitted_from`, version
@@ -38,6 +40,7 @@ from dataframe_pipeline.defaults import default_args, partition_params, run_dead
 from dataframe_pipeline.enrich.operators import EnrichOperator
 from dataframe_pipeline.ingest.operators import FileIngestOperator
 from dataframe_pipeline.refine.operators import RefineOperator
+from dataframe_pipeline.report.operators import QualityReportOperator, ReportFailureAlert
 from dataframe_pipeline.store.operators import ParquetStoreOperator
 from dataframe_pipeline.validate.operators import ValidateOperator
 
@@ -101,7 +104,9 @@ def orders_pipeline():
         dataset_name="orders",
         subpartition_by="split",
     )
-    chain(ingest, clean, enrich, refine, validate, store)
+    # runs when every step is done, also after a failure; alerts only when the report itself breaks
+    report = QualityReportOperator(task_id="report", dataset_name="orders", on_failure_callback=[ReportFailureAlert()])
+    chain(ingest, clean, enrich, refine, validate, store, report)
 
 
 orders_pipeline()
