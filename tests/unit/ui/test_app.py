@@ -36,11 +36,10 @@ def auth_manager(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     database holding only the revoked-token table that token validation reads."""
     from airflow import settings
     from airflow.api_fastapi.app import create_auth_manager
+    from airflow.api_fastapi.auth.managers.base_auth_manager import BaseAuthManager
     from airflow.models.revoked_token import RevokedToken
     from sqlalchemy import create_engine
     from sqlalchemy.orm import scoped_session, sessionmaker
-
-    from airflow.api_fastapi.auth.managers.base_auth_manager import BaseAuthManager
 
     def clear_caches() -> None:  # the signer and the validator are cached per process
         BaseAuthManager._get_token_signer.__func__.cache_clear()
