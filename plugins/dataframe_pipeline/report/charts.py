@@ -33,6 +33,14 @@ def _png(fig: Any) -> bytes:
     return buffer.getvalue()
 
 
+def _rules_text(quarantined: Mapping[str, int], dropped: Mapping[str, int]) -> str:
+    parts = []
+    for label, rules in (("quarantined", quarantined), ("dropped", dropped)):
+        if rules:
+            parts.append(f"{label}: " + ", ".join(f"{rule} {n:,}" for rule, n in rules.items()))
+    return "; ".join(parts)
+
+
 def accounting_flow(steps: Sequence[Mapping[str, Any]]) -> bytes:
     """Per step, one horizontal bar of its input split into out, quarantined and dropped (by rule)."""
     plt = _pyplot()
@@ -40,21 +48,22 @@ def accounting_flow(steps: Sequence[Mapping[str, Any]]) -> bytes:
     labels = []
     for y, step in enumerate(steps):
         labels.append(f"{step['step']}\n(in {step['rows_in']:,})")
-        left = 0
-        parts = [("out", step["rows_out"], "#4c9f70")]
-        parts += [(f"quarantined: {r}", n, "#f0a03c") for r, n in step["quarantined_by_rule"].items()]
-        unnamed = step["rows_quarantined"] - sum(step["quarantined_by_rule"].values())
+        quarantined = dict(step["quarantined_by_rule"])
+        unnamed = step["rows_quarantined"] - sum(quarantined.values())
         if unnamed > 0:
-            parts.append(("quarantined", unnamed, "#f0a03c"))
-        parts += [(f"dropped: {r}", n, "#d1495b") for r, n in step["dropped_by_rule"].items()]
-        for label, count, color in parts:
-            if count <= 0:
-                continue
-            ax.barh(y, count, left=left, color=color, edgecolor="white")
-            if label != "out":
-                ax.annotate(f"{label} ({count:,})", (left + count, y), xytext=(4, 0), textcoords="offset points",
-                            va="center", fontsize=8)  # fmt: skip
-            left += count
+            quarantined["(no rule)"] = unnamed
+        parts = [(step["rows_out"], "#4c9f70")]
+        parts += [(n, "#f0a03c") for n in quarantined.values()]
+        parts += [(n, "#d1495b") for n in step["dropped_by_rule"].values()]
+        left = 0
+        for count, color in parts:
+            if count > 0:
+                ax.barh(y, count, left=left, color=color, edgecolor="white")
+                left += count
+        text = _rules_text(quarantined, step["dropped_by_rule"])
+        ax.annotate(f"out {step['rows_out']:,}" + (f"; {text}" if text else ""), (left, y), xytext=(6, 0),
+                    textcoords="offset points", va="center", fontsize=8)  # fmt: skip
+    ax.set_xlim(0, max(s["rows_in"] for s in steps) * 1.9 or 1)
     ax.set_yticks(range(len(steps)), labels)
     ax.invert_yaxis()
     ax.set_xlabel("rows")

@@ -11,7 +11,8 @@
   over the non-null values (``scipy.stats.ks_2samp``'s statistic, computed with numpy).
 
 Both are computed on the seeded samples of :mod:`.sampling` (exact below the sample size). Text columns
-with more than ``max_categories`` distinct values (identifiers, e-mails) are listed as not compared.
+with more than ``max_categories`` distinct values (identifiers, e-mails) and timestamps (which move with
+the partition by construction) are listed as not compared.
 """
 
 from __future__ import annotations
@@ -130,6 +131,9 @@ def column_drift(
     """The drift of one column (numeric or categorical by the reference's type)."""
     if reference.dropna().empty and current.dropna().empty:
         return ColumnDrift(column, "not compared", None, None, False, len(reference), len(current), "no values")
+    if pd.api.types.is_datetime64_any_dtype(reference):
+        note = "timestamps move with the partition: compared through their derived features, not as such"
+        return ColumnDrift(column, "not compared", None, None, False, len(reference), len(current), note)
     if is_numeric(reference) and (is_numeric(current) or current.dropna().empty):
         return numeric_drift(column, reference, current, threshold, bins)
     distinct = reference.nunique(dropna=True)
