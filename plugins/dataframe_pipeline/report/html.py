@@ -1,6 +1,9 @@
-"""The report as one self-contained HTML page: pictures inlined as ``data:image/png`` URIs, no script
-(the Airflow UI shows external views in a sandboxed iframe, where scripts do not run and requests for
-other files from the page would carry no session cookie)."""
+"""The report as one self-contained HTML page: pictures inlined as ``data:image/png`` URIs, no script.
+
+The Airflow UI shows it in an iframe whose sandbox depends on where the view is (a run's tab allows
+scripts and same-origin requests in 3.3.2; a navigation view allows neither): a page that needs no
+script and no further request (which, from a sandboxed page, would carry no session cookie) renders
+the same in every one. The reports app also serves it with a CSP that forbids anything else."""
 
 from __future__ import annotations
 
