@@ -195,12 +195,13 @@ SECTIONS: list[tuple[str, str, Callable[[Mapping[str, Any]], str]]] = [
 
 def render(report: Mapping[str, Any], pictures: Mapping[str, bytes]) -> str:
     """The report page."""
+    partition = "/".join(f"{k}={v}" for k, v in (report.get("partition") or {}).items())
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>Quality report {esc(report['dag_id'])} {esc(report['run_id'])}</title>",
         f"<style>{STYLE}</style></head><body>",
         f"<h1>Quality report: {esc(report['dag_id'])} / {esc(report['run_id'])}</h1>",
-        f"<p>Partition <code>{esc(report['partition'])}</code>, generated {esc(report['generated_at'])}</p>",
+        f"<p>Partition <code>{esc(partition)}</code>, generated {esc(report['generated_at'])}</p>",
         f'<p class="verdict" id="verdict">{esc(report["verdict"])}</p>',
     ]
     for key, title, body in SECTIONS:
