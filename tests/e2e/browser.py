@@ -122,8 +122,13 @@ class Browser:
         """An isolated JavaScript world in a frame (works in a sandboxed iframe, whose own scripts may not run)."""
         return self.send("Page.createIsolatedWorld", frameId=frame_id, worldName="e2e")["executionContextId"]
 
-    def screenshot(self, path: Path) -> Path:
-        data = self.send("Page.captureScreenshot", format="png", captureBeyondViewport=False)["data"]
+    def screenshot(self, path: Path, *, full_page: bool = False) -> Path:
+        """A PNG of the viewport, or of the whole page (``full_page``)."""
+        params: dict[str, Any] = {"format": "png", "captureBeyondViewport": full_page}
+        if full_page:
+            size = self.send("Page.getLayoutMetrics")["cssContentSize"]
+            params["clip"] = {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}
+        data = self.send("Page.captureScreenshot", **params)["data"]
         path.write_bytes(base64.b64decode(data))
         return path
 

@@ -8,11 +8,14 @@ test's tmp dir (their paths are printed).
 
 from __future__ import annotations
 
+import csv
 import json
+import shutil
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from pathlib import Path
 
 import pytest
@@ -23,7 +26,9 @@ from tests.e2e.browser import Browser, chromium_binary
 
 pytestmark = pytest.mark.timeout(1200)
 
+PROJECT = Path(__file__).resolve().parents[2]
 DAG_ID = "orders_pipeline"
+BLOCKED_DAY = "2026-10-10"  # its file gets 3 quantities of 50: the suite allows 1 to 10
 DAYS = ("2026-10-08", "2026-10-09")  # the first is the second's drift reference
 PICTURES = {"accounting", "distributions", "outliers_0", "drift", "tsne"}
 IMAGES = "[...document.images].map(i => [i.dataset.picture, i.complete && i.naturalWidth > 0 ? i.naturalWidth : 0])"
@@ -38,6 +43,33 @@ def runs(airflow: LocalAirflow) -> list[dict]:
         airflow.unpause(DAG_ID)
         done.append(airflow.wait_for_run(DAG_ID, run_id, timeout=900))
     return done
+
+
+@pytest.fixture(scope="module")
+def blocked_run(airflow: LocalAirflow, runs: list[dict]) -> dict:
+    """A run whose validation fails: the day's file with three quantities outside the suite's range,
+    landed under the project (the landing root) and read through the orders_landing_uri Variable."""
+    folder = PROJECT / "data" / "landing" / f"orders_blocked_{uuid.uuid4().hex[:8]}"
+    folder.mkdir(parents=True)
+    source = PROJECT / "include" / "data" / "orders" / f"orders_{BLOCKED_DAY}.csv"
+    with source.open(newline="") as fh:
+        rows = list(csv.reader(fh))
+    header, changed = rows[0], 0
+    for row in rows[1:]:
+        if len(row) == len(header) and changed < 3:
+            row[header.index("quantity")] = "50"
+            changed += 1
+    with (folder / source.name).open("w", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    variable = "/variables/orders_landing_uri"
+    before = airflow.api("GET", variable)
+    try:
+        airflow.api("PATCH", variable, {"key": "orders_landing_uri", "value": str(folder.relative_to(PROJECT))})
+        run_id = airflow.trigger(DAG_ID, f"{BLOCKED_DAY}T00:00:00Z")
+        return airflow.wait_for_run(DAG_ID, run_id, timeout=900)
+    finally:
+        airflow.api("PATCH", variable, {"key": "orders_landing_uri", "value": before["value"]})
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +177,7 @@ def test_the_report_task_extra_link_opens_the_report(
     browser.goto(link)  # what the button opens (a new tab, top level, with the session cookie)
     images = dict(browser.wait_for(f"document.readyState === 'complete' && document.images.length && {IMAGES}", 60))
     assert set(images) >= PICTURES and all(w > 0 for w in images.values()), images
-    shot = browser.screenshot(tmp_path / "quality_report_link.png")
+    shot = browser.screenshot(tmp_path / "quality_report_link.png", full_page=True)
     print(f"screenshot of the report opened from the task's extra link: {shot}")
 
 
@@ -154,3 +186,36 @@ def test_a_logged_out_browser_gets_no_report(airflow: LocalAirflow, runs: list[d
     browser.goto(_report_url(airflow, runs[1]["dag_run_id"]))
     text = browser.wait_for("document.readyState === 'complete' && document.body && document.body.innerText", 30)
     assert "401" in text and "Log in to Airflow" in text and "Row accounting" not in text
+
+
+def test_a_run_blocked_by_validation_gets_a_report_saying_why(
+    airflow: LocalAirflow, blocked_run: dict, browser: Browser, tmp_path: Path
+) -> None:
+    run_id = blocked_run["dag_run_id"]
+    states = {ti["task_id"]: ti for ti in airflow.task_instances(DAG_ID, run_id)}
+    assert blocked_run["state"] == "failed"  # the report does not turn a blocked run into a success
+    assert {t: states[t]["state"] for t in ("validate", "store", "report")} == {
+        "validate": "failed",
+        "store": "upstream_failed",
+        "report": "failed",
+    }
+    result = airflow.xcom(DAG_ID, run_id, "report", key="quality_report")
+    assert result["verdict"].startswith("blocked: validation failed"), result
+    status, body = _get(_report_url(airflow, run_id) + "?format=json", token=airflow.token())
+    assert status == 200
+    validation = json.loads(body)["sections"]["validation"]
+    assert validation["success"] is False
+    failed = [e for e in validation["expectations"] if e["column"] == "quantity" and e["success"] is False]
+    assert failed and failed[0]["unexpected_count"] == 3, validation["expectations"]
+    # one failure, one alert: validate alerted; the report task, failing only because of it, did not
+    report_log = airflow.task_log(DAG_ID, run_id, "report", states["report"]["try_number"])
+    validate_log = airflow.task_log(DAG_ID, run_id, "validate", states["validate"]["try_number"])
+    assert "UpstreamStepFailedError" in report_log
+    assert "ALERT [dataframe-pipeline] task failed" in validate_log
+    assert "ALERT" not in report_log
+    _login(browser, airflow)  # the logged-out test may have run before
+    browser.goto(_report_url(airflow, run_id))
+    verdict = browser.wait_for("document.querySelector('#verdict') && document.querySelector('#verdict').textContent")
+    assert verdict.startswith("blocked: validation failed")
+    shot = browser.screenshot(tmp_path / "quality_report_blocked.png", full_page=True)
+    print(f"screenshot of the report of a run blocked by validation: {shot}")
