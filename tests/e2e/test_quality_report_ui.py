@@ -122,6 +122,7 @@ def test_the_reports_app_refuses_requests_without_a_valid_token(airflow: LocalAi
 
 
 def _login(b: Browser, af: LocalAirflow) -> None:
+    b.send("Network.clearBrowserCookies")  # a stranger, whatever the test before did
     b.goto(af.base_url + "/")
     b.wait_for("location.pathname.startsWith('/auth/login')", 60)  # the UI sends a stranger to its login form
     b.type_into("input[name=username]", af.username)
@@ -213,7 +214,7 @@ def test_a_run_blocked_by_validation_gets_a_report_saying_why(
     assert "UpstreamStepFailedError" in report_log
     assert "ALERT [dataframe-pipeline] task failed" in validate_log
     assert "ALERT" not in report_log
-    _login(browser, airflow)  # the logged-out test may have run before
+    _login(browser, airflow)
     browser.goto(_report_url(airflow, run_id))
     verdict = browser.wait_for("document.querySelector('#verdict') && document.querySelector('#verdict').textContent")
     assert verdict.startswith("blocked: validation failed")

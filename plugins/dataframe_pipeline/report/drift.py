@@ -1,7 +1,8 @@
 """Drift of every column against the previous published version: PSI and the KS statistic.
 
-- **PSI** (population stability index) of a numeric column uses ``bins`` quantile bins of the
-  *reference* (interior edges ``np.quantile(reference, [1/bins, ..., (bins-1)/bins])``, duplicates
+- **PSI** (population stability index) of a numeric column with at most ``bins`` distinct values
+  (flags, small counts, a weekday) uses one bin per value; of another numeric column, ``bins`` quantile
+  bins of the *reference* (interior edges ``np.quantile(reference, [1/bins, ..., (bins-1)/bins])``, duplicates
   merged, so a 0/1 column gets two bins), plus one bin for nulls so a change in missingness shows; of a
   categorical column, one bin per category (and nulls). ``PSI = sum((a - e) * ln(a / e))`` over the
   bins, with the shares ``e`` (reference) and ``a`` (current) clipped to ``EPSILON`` so an empty bin
@@ -100,22 +101,34 @@ def is_numeric(series: pd.Series) -> bool:
 
 def numeric_drift(column: str, reference: pd.Series, current: pd.Series, threshold: float, bins: int) -> ColumnDrift:
     ref, cur = numeric_values(reference), numeric_values(current)
+    ks = ks_statistic(ref, cur)
+    ks_value = None if np.isnan(ks) else ks
+    if np.unique(np.concatenate([ref, cur])).size <= bins:
+        # few distinct values (flags, counts, a day's constant weekday): one bin per value, or a
+        # constant reference would put any other value in its own last bin and hide the shift
+        value = _shares_psi(reference.astype("Float64"), current.astype("Float64"))
+        return ColumnDrift(
+            column, "numeric (discrete)", value, ks_value, value > threshold, len(reference), len(current)
+        )
     edges = quantile_edges(ref, bins)
     value = psi(
         bin_shares(ref, edges, len(reference) - ref.size),
         bin_shares(cur, edges, len(current) - cur.size),
     )
-    ks = ks_statistic(ref, cur)
-    ks_value = None if np.isnan(ks) else ks
     return ColumnDrift(column, "numeric", value, ks_value, value > threshold, len(reference), len(current))
 
 
-def categorical_drift(column: str, reference: pd.Series, current: pd.Series, threshold: float) -> ColumnDrift:
+def _shares_psi(reference: pd.Series, current: pd.Series) -> float:
+    """PSI with one bin per distinct value (nulls included as a value)."""
     ref, cur = reference.astype("string").fillna("<null>"), current.astype("string").fillna("<null>")
     categories = sorted(set(ref.unique()) | set(cur.unique()))
     expected = ref.value_counts(normalize=True).reindex(categories, fill_value=0.0)
     actual = cur.value_counts(normalize=True).reindex(categories, fill_value=0.0)
-    value = psi(expected.to_numpy(), actual.to_numpy())
+    return psi(expected.to_numpy(), actual.to_numpy())
+
+
+def categorical_drift(column: str, reference: pd.Series, current: pd.Series, threshold: float) -> ColumnDrift:
+    value = _shares_psi(reference, current)
     return ColumnDrift(column, "categorical", value, None, value > threshold, len(reference), len(current))
 
 

@@ -74,3 +74,15 @@ def test_threshold_is_configurable_and_identifiers_are_not_compared() -> None:
     assert loose["x"].psi == strict["x"].psi
     assert loose["id"].kind == "not compared" and "identifier" in loose["id"].note
     assert loose["new"].note == "added column"
+
+
+def test_a_discrete_column_gets_one_bin_per_value() -> None:
+    # a weekday constant within each daily partition: the shift from Thursday to Friday is a drift
+    thursday, friday = pd.Series([3] * 300), pd.Series([4] * 200)
+    result = column_drift("dayofweek", thursday, friday)
+    assert result.kind == "numeric (discrete)" and result.drifted and result.ks == 1.0
+    e, a = np.array([1.0, 1e-4]), np.array([1e-4, 1.0])
+    assert result.psi == pytest.approx(float(((a - e) * np.log(a / e)).sum()))
+    flags = column_drift("flag", pd.Series([0, 1] * 500), pd.Series([0, 1, 1, 1] * 250))
+    assert flags.kind == "numeric (discrete)"
+    assert flags.psi == pytest.approx(psi([0.5, 0.5], [0.25, 0.75]))
