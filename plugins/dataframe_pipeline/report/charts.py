@@ -130,8 +130,9 @@ def drift_bars(drift: Sequence[Mapping[str, Any]], threshold: float) -> bytes:
             color=["#d1495b" if d["drifted"] else "#3b75af" for d in rows])  # fmt: skip
     ax.axvline(threshold, color="#444", linestyle="--", linewidth=1, label=f"threshold {threshold:g}")
     ax.invert_yaxis()
+    ax.set_xscale("symlog", linthresh=threshold)  # linear up to the threshold: one large PSI hides no other
     ax.tick_params(axis="y", labelsize=7)
-    ax.set_xlabel("PSI against the previous published partition")
+    ax.set_xlabel("PSI against the previous published partition (linear to the threshold, then logarithmic)")
     ax.legend(fontsize=8)
     return _png(fig)
 
