@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-v2-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 export AIRFLOW_PORT ?= 8080
 
-.PHONY: help venv run stop status test test-unit test-e2e bench lint format docs lock clean
+.PHONY: help venv chromium run stop status test test-unit test-e2e bench lint format docs lock clean
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -20,6 +20,10 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 venv: $(STAMP)  ## create .venv and install the pinned requirements
 
+chromium:  ## install Debian's chromium when missing (the e2e tier opens the quality report in it)
+	@command -v chromium >/dev/null || { SUDO=; sudo -n true 2>/dev/null && SUDO=sudo; \
+		$$SUDO apt-get install -y chromium || { $$SUDO apt-get update && $$SUDO apt-get install -y chromium; }; }
+
 run: venv  ## start Airflow locally and run orders_pipeline end to end (Airflow stays up for the UI)
 	$(BIN)/python include/scripts/local_airflow.py demo
 
@@ -29,13 +33,13 @@ stop:  ## stop the Airflow started by `make run`
 status:  ## is the local Airflow running and healthy?
 	$(BIN)/python include/scripts/local_airflow.py status
 
-test: venv  ## run every test tier (unit, dags, integration, e2e)
+test: venv chromium  ## run every test tier (unit, dags, integration, e2e)
 	$(BIN)/python -m pytest
 
 test-unit: venv  ## only the fast tiers
 	$(BIN)/python -m pytest tests/unit tests/dags
 
-test-e2e: venv  ## only the end-to-end tests (a real Airflow)
+test-e2e: venv chromium  ## only the end-to-end tests (a real Airflow)
 	$(BIN)/python -m pytest tests/e2e
 
 bench: venv  ## benchmarks against a baseline in the same run: each ingest connector (1M rows), the pipeline (1M, 5M rows), validate (5M)

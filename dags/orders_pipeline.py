@@ -13,7 +13,9 @@ of the scaled numbers (`refine/tsne.png`), `validate` checks the schema contract
 `include/contracts/orders_curated.yaml`, streams the Great Expectations suite
 `include/expectations/orders_curated.json` (critical checks block publishing, warnings are reported;
 quality metrics go to the history under `_quality/`) and `store` publishes the partition
-`date=<date>/split=<split>/` of the curated `orders` dataset, replacing it on re-runs.
+`date=<date>/split=<split>/` of the curated `orders` dataset, replacing it on re-runs. `report` runs
+last, whatever happened before (also when validation blocked publishing), and writes the run's quality
+report (`report/report.html`): the "Quality report" tab of the run and the task's extra link open it.
 
 Imputation values, outlier fences, categories, scales and the PCA are not fitted on the day's file:
 they come from the state `orders_training` fitted over a window and published (`fitted_from`, version
@@ -40,6 +42,7 @@ from dataframe_pipeline.defaults import default_args, partition_params, run_dead
 from dataframe_pipeline.enrich.operators import EnrichOperator
 from dataframe_pipeline.ingest.operators import FileIngestOperator
 from dataframe_pipeline.refine.operators import RefineOperator
+from dataframe_pipeline.report.operators import QualityReportOperator, ReportFailureAlert
 from dataframe_pipeline.store.operators import ParquetStoreOperator
 from dataframe_pipeline.validate.operators import ValidateOperator
 
@@ -106,7 +109,9 @@ def orders_pipeline():
         dataset_name="orders",
         subpartition_by="split",
     )
-    chain(ingest, clean, enrich, refine, validate, store)
+    # runs when every step is done, also after a failure; alerts only when the report itself breaks
+    report = QualityReportOperator(task_id="report", dataset_name="orders", on_failure_callback=[ReportFailureAlert()])
+    chain(ingest, clean, enrich, refine, validate, store, report)
 
 
 orders_pipeline()
