@@ -579,7 +579,7 @@ class KafkaIngestOperator(IngestOperatorBase):
             columns=self.columns,
             column_types=self.column_types,
             offset_reset=offset_reset,
-            poll_messages=min(10_000, self.rows_per_batch),
+            poll_messages=min(100_000, self.rows_per_batch),
         )
         source.validate()
         return source

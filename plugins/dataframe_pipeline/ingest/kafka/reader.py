@@ -35,10 +35,16 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from dataframe_pipeline.exceptions import DataContractError, SourceNotFoundError, TransientSourceError
+from dataframe_pipeline.exceptions import (
+    DataContractError,
+    RepeatedKeyError,
+    SourceNotFoundError,
+    TransientSourceError,
+)
 from dataframe_pipeline.ingest.base import SOURCE_LINE_COLUMN, SourceBatch
 from dataframe_pipeline.ingest.kafka.offsets import PartitionRange, ReadPlan, TopicPartitionKey
 from dataframe_pipeline.ingest.kafka.source import (
@@ -54,7 +60,7 @@ from dataframe_pipeline.ingest.kafka.source import (
     source_name,
 )
 from dataframe_pipeline.ingest.records.flatten import _Record
-from dataframe_pipeline.ingest.records.keys import decode_json
+from dataframe_pipeline.ingest.records.keys import UNIQUE_KEYS, decode_json
 from dataframe_pipeline.ingest.records.rules import MALFORMED_RECORD_RULE
 from dataframe_pipeline.ingest.records.tabulate import _Tabulator
 
@@ -70,6 +76,8 @@ PAUSE_ENV = "DATAFRAME_PIPELINE_KAFKA_PAUSE"
 RAW_PREVIEW_CHARS = 4096
 _OFFSET_INVALID = -1001
 _TIMESTAMP_NOT_AVAILABLE = 0
+#: one JSON value at a position, raising RepeatedKeyError at a repeated key (the C scanner of UNIQUE_KEYS)
+_SCAN = UNIQUE_KEYS.scan_once
 
 
 def pause_at(point: str) -> None:
@@ -252,8 +260,9 @@ class KafkaBatchReader:
             if not groups and not replay and self._past_hints():
                 break  # drained: stopped_by stays "drained"
             if groups:
-                last_message = time.monotonic()
                 yield self._block(groups)
+                # idle time is time spent waiting for messages, not decoding and writing them
+                last_message = time.monotonic()
                 if not yielded:
                     yielded = True
                     pause_at("during_read")
@@ -321,7 +330,9 @@ class KafkaBatchReader:
         batches = [self._group_batch(group) for group in groups]
         if not batches:
             empty = self._tabulator.batch([])
-            return SourceBatch(self._with_kafka_columns(empty.table, [], [], []), empty.rejected, 0)
+            return SourceBatch(
+                self._with_kafka_columns(empty.table, 0, pa.array([], pa.string()), []), empty.rejected, 0
+            )
         tables = [b.table for b in batches if b.table.num_rows] or [batches[0].table]
         rejected = [b.rejected for b in batches if len(b.rejected)]
         dropped: dict[str, int] = defaultdict(int)
@@ -337,40 +348,59 @@ class KafkaBatchReader:
 
     def _group_batch(self, group: _Group) -> SourceBatch:
         source = source_name(group.topic)
-        records, keys, stamps, by_offset = [], [], [], {}
+        records, kept, keys, stamps = [], [], [], []
         tombstones = 0
+        record_of, limit, scan = self._record, self.source.max_message_bytes, _SCAN
+        json_record = self._tabulator.json_record
         for message in group.messages:
             value = message.value()
             if value is None:
                 tombstones += 1
                 continue
+            key = message.key()
             offset = message.offset()
-            by_offset[offset] = (message, len(records))
-            key_text, record = self._record(message, value, offset, source)
+            record = None
+            if len(value) <= limit and (key is None or key.isascii()) and value.isascii():
+                # the fast path of well-formed messages: ASCII text holding exactly one JSON value
+                text = value.decode("ascii")
+                try:
+                    decoded, end = scan(text, 0)
+                    if end == len(text):
+                        record = json_record(offset, decoded, text, source=source)
+                except (StopIteration, RepeatedKeyError, ValueError, RecursionError):
+                    pass  # the slow path says what is wrong
+                key_text = key.decode("ascii") if key is not None else None
+            if record is None:
+                key_text, record = record_of(key, value, offset, source)
             stamp_type, stamp = message.timestamp()
             records.append(record)
+            kept.append(message)
             keys.append(key_text)
             stamps.append(stamp if stamp_type != _TIMESTAMP_NOT_AVAILABLE else None)
             self.stats.bytes += len(value)
         self.stats.tombstones += tombstones
         batch = self._tabulator.batch(records)
         self._check_columns()
-        table_offsets = batch.table.column(SOURCE_LINE_COLUMN).to_pylist()
-        rows = [by_offset[o][1] for o in table_offsets]
-        table = self._with_kafka_columns(batch.table, [group.partition] * len(rows), [keys[i] for i in rows],
-                                         [stamps[i] for i in rows])  # fmt: skip
+        table = batch.table
+        if table.num_rows == len(records):
+            table = self._with_kafka_columns(table, group.partition, pa.array(keys, pa.string()), stamps)
+        else:  # some were rejected: the rows' offsets say which messages they are (offsets ascend)
+            positions = np.searchsorted([r.position for r in records], table.column(SOURCE_LINE_COLUMN).to_numpy())
+            rows = positions.tolist()
+            table = self._with_kafka_columns(table, group.partition, pa.array([keys[i] for i in rows], pa.string()),
+                                             [stamps[i] for i in rows])  # fmt: skip
         rejected = batch.rejected
         if len(rejected):
-            rejected = self._note_poison(group, rejected, by_offset, keys, stamps)
+            by_offset = {r.position: i for i, r in enumerate(records)}
+            rejected = self._note_poison(group, rejected, by_offset, messages=kept, keys=keys, stamps=stamps)
         self.stats.rows += table.num_rows
         dropped = dict(batch.dropped)
         if tombstones:
             dropped[TOMBSTONE_RULE] = tombstones
         return SourceBatch(table, rejected, len(records) + tombstones, dropped)
 
-    def _record(self, message: Any, value: bytes, offset: int, source: str) -> tuple[str | None, _Record]:
+    def _record(self, key: bytes | None, value: bytes, offset: int, source: str) -> tuple[str | None, _Record]:
         """The message's key as text and its value as a record of the record layer (or a rejected one)."""
-        key = message.key()
         try:
             key_text = key.decode("utf-8") if key is not None else None
         except UnicodeDecodeError as exc:
@@ -402,27 +432,28 @@ class KafkaBatchReader:
             raise DataContractError(f"messages of {self.source.topics} hold fields {clash}, reserved for provenance")
 
     @staticmethod
-    def _with_kafka_columns(table: pa.Table, partitions: list[int], keys: list[str | None],
-                            stamps: list[int | None]) -> pa.Table:  # fmt: skip
-        table = table.append_column(KAFKA_PARTITION_COLUMN, pa.array(partitions, pa.int32()))
-        table = table.append_column(KAFKA_KEY_COLUMN, pa.array(keys, pa.string()))
+    def _with_kafka_columns(table: pa.Table, partition: int, keys: pa.Array, stamps: list[int | None]) -> pa.Table:
+        partitions = pa.array(np.full(table.num_rows, partition, dtype=np.int32))
+        table = table.append_column(KAFKA_PARTITION_COLUMN, partitions)
+        table = table.append_column(KAFKA_KEY_COLUMN, keys)
         return table.append_column(KAFKA_TIMESTAMP_COLUMN, pa.array(stamps, pa.timestamp("ms", tz="UTC")))
 
     def _note_poison(
-        self, group: _Group, rejected: pd.DataFrame, by_offset: dict[int, Any], keys: list, stamps: list
-    ) -> pd.DataFrame:
+        self, group: _Group, rejected: pd.DataFrame, by_offset: dict[int, int], *, messages: list, keys: list,
+        stamps: list,
+    ) -> pd.DataFrame:  # fmt: skip
         """Add the Kafka provenance to the rejected rows and keep their messages for the dead-letter topic."""
         from dataframe_pipeline.core.batch import REASON_COLUMN, RULE_COLUMN
 
         rejected = rejected.copy()
         offsets = [int(o) for o in rejected[SOURCE_LINE_COLUMN]]
-        rows = [by_offset[o][1] for o in offsets]
+        rows = [by_offset[o] for o in offsets]
         rejected[KAFKA_PARTITION_COLUMN] = group.partition
         rejected[KAFKA_KEY_COLUMN] = [keys[i] for i in rows]
         rejected[KAFKA_TIMESTAMP_COLUMN] = [_iso(stamps[i]) for i in rows]
         for offset, rule, reason in zip(offsets, rejected[RULE_COLUMN], rejected[REASON_COLUMN], strict=True):
-            message = by_offset[offset][0]
-            stamp = stamps[by_offset[offset][1]]
+            message = messages[by_offset[offset]]
+            stamp = stamps[by_offset[offset]]
             headers = tuple((k, v if v is not None else b"") for k, v in (message.headers() or ()))
             item = PoisonMessage(
                 group.topic, group.partition, offset, message.key(), message.value(), headers, stamp, str(rule),
