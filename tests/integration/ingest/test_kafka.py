@@ -287,3 +287,45 @@ def test_bad_configuration_fails_naming_the_field(kafka_broker, topic, tmp_path,
     monkeypatch.setenv(CONN, connection(kafka_broker, **{"enable.auto.commit": "true"}))
     with pytest.raises(AirflowFailException, match=r"enable\.auto\.commit.*'true'"):
         operator(tmp_path, topic).execute(context(0))
+
+
+def test_the_sensor_dag_chain_lands_cleans_and_publishes_a_batch(kafka_broker, topic, tmp_path) -> None:
+    """The tasks of dags/sensor_stream_pipeline.py, as the DAG declares them, on its clean config."""
+    from dataframe_pipeline.clean.operators import CleanOperator
+    from dataframe_pipeline.config import load_pipeline_config
+    from dataframe_pipeline.store.operators import ParquetStoreOperator
+
+    readings = [
+        {"device_id": f"s{i % 5}", "event_time": f"2026-12-01T12:00:{i % 60:02d}Z", "temperature_c": 20.5 + i,
+         "humidity_pct": 40.0}
+        for i in range(50)
+    ]  # fmt: skip
+    readings[7]["temperature_c"] = None  # a reading without its value: clean quarantines it
+    values = [json.dumps(r).encode() for r in readings] + [b"garbage"]
+    produce(kafka_broker, topic, values, [b"s"] * len(values))
+    ingest = operator(
+        tmp_path, topic, columns=["device_id", "event_time", "temperature_c", "humidity_pct"],
+        column_types={"temperature_c": "double", "humidity_pct": "double"},
+    ).execute(context(0))  # fmt: skip
+    assert (ingest["dataset"]["rows"], ingest["quarantine"]["rows"]) == (50, 1)
+    config = load_pipeline_config("sensor_stream_pipeline", steps=("clean",))
+    clean = CleanOperator(task_id="clean", input_dataset=ingest, transforms=config["clean"],
+                          storage_root=tmp_path.as_uri()).execute(context(0))  # fmt: skip
+    assert (clean["dataset"]["rows"], clean["quarantine"]["rows"]) == (49, 1)
+    store = ParquetStoreOperator(task_id="store", input_dataset=clean, dataset_name="sensor_readings",
+                                 storage_root=tmp_path.as_uri(), curated_root=(tmp_path / "curated").as_uri()
+                                 ).execute(context(0))  # fmt: skip
+    published = pd.read_parquet(tmp_path / "curated" / "sensor_readings")
+    assert len(published) == 49 and store["accounting"]["rows_out"] == 49
+    assert set(published["_source_file"]) == {f"kafka://{topic}"}
+    assert str(published["event_time"].dtype).startswith("datetime64")
+
+
+def test_an_empty_topic_gives_an_empty_dataset_with_the_declared_columns(kafka_broker, topic, tmp_path) -> None:
+    result = operator(tmp_path, topic, columns=["a", "b"], column_types={"b": "int64"}, idle_seconds=0.5).execute(
+        context(0)
+    )
+    assert result["dataset"]["rows"] == 0 and result["kafka"]["stopped_by"] in ("drained", "idle")
+    assert list(result["dataset"]["columns"])[:2] == ["a", "b"]
+    assert result["dataset"]["columns"]["b"] == "int64"
+    assert {"_kafka_partition", "_kafka_key", "_kafka_timestamp"} <= set(result["dataset"]["columns"])

@@ -286,7 +286,11 @@ class KafkaBatchReader:
             return "max_messages"
         if now - started >= self.source.max_seconds:
             return "max_seconds"
-        if now - last_message >= self.source.idle_seconds:
+        idle = self.source.idle_seconds
+        if not self.stats.messages and any(self._hint.get(k, 0) > start for k, start in self.starts.items()):
+            # messages are there but none came yet: the first fetch of a remote cluster may take a while
+            idle = max(idle, min(self.source.timeout_seconds, 10.0))
+        if now - last_message >= idle:
             return "idle"
         return None
 
