@@ -329,3 +329,26 @@ def test_an_empty_topic_gives_an_empty_dataset_with_the_declared_columns(kafka_b
     assert list(result["dataset"]["columns"])[:2] == ["a", "b"]
     assert result["dataset"]["columns"]["b"] == "int64"
     assert {"_kafka_partition", "_kafka_key", "_kafka_timestamp"} <= set(result["dataset"]["columns"])
+
+
+def test_the_demo_producer_dirt_reconciles_with_what_landed(kafka_broker, topic, tmp_path) -> None:
+    """include/scripts/sensor_producer.py: every message sent lands or is quarantined (poison, also in
+    the dead-letter topic); duplicates and late events land, as sent (later steps deal with them)."""
+    from include.scripts.sensor_producer import produce_readings
+
+    rates = {"duplicate": 0.03, "late": 0.05, "missing": 0.02, "glitch": 0.01, "poison": 0.02}
+    sent = produce_readings(kafka_broker.bootstrap, topic, count=3000, rate=0, seed=11, rates=rates)
+    assert sum(sent.values()) == 3000 and min(sent[k] for k in rates) > 0
+    result = operator(
+        tmp_path, topic, columns=["device_id", "event_time", "temperature_c", "humidity_pct"],
+        column_types={"temperature_c": "double", "humidity_pct": "double"},
+    ).execute(context(0))  # fmt: skip
+    frame = landed(result)
+    assert result["quarantine"]["rows"] == sent["poison"]
+    assert len(frame) == 3000 - sent["poison"]
+    # a duplicate resends the reading before it, which may be a missing value or a glitch
+    assert sent["missing"] <= frame["temperature_c"].isna().sum() <= sent["missing"] + sent["duplicate"]
+    assert sent["glitch"] <= (frame["temperature_c"] == -999.0).sum() <= sent["glitch"] + sent["duplicate"]
+    keys = frame[["device_id", "event_time", "temperature_c", "humidity_pct"]].astype(str)
+    assert keys.duplicated().sum() >= sent["duplicate"]
+    assert len(read_topic(kafka_broker, f"{topic}-dlt", expected=sent["poison"])) == sent["poison"]
