@@ -11,7 +11,14 @@ Provenance columns, on good and rejected rows alike:
 ``_source_file`` (string)  the source: a file URI, ``table`` of a database URL (without credentials),
                            an HTTP URL (without secrets)
 ``_source_line`` (int64)   the position in that source: physical line of a text file, record number
-                           (1-based) of a JSON/XML/Parquet file, a database row or an HTTP page
+                           (1-based) of a JSON/XML/Parquet file, a database row or an HTTP page;
+                           the message offset of a Kafka message (``_source_file`` ``kafka://<topic>``)
+
+Kafka rows (:mod:`dataframe_pipeline.ingest.kafka`) also carry, on good and rejected rows alike:
+
+``_kafka_partition`` (int32)            the partition of the message (with topic and offset, its name)
+``_kafka_key`` (string)                 the message key as UTF-8 text, null when it has none
+``_kafka_timestamp`` (timestamp[ms, UTC])  the message timestamp (create or log-append time)
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Airflow operators of the ingest step: files, SQL databases, HTTP APIs.
+"""Airflow operators of the ingest step: files, SQL databases, HTTP APIs, Kafka topics.
 
 Each builds the step's :class:`~dataframe_pipeline.core.runner.SourceInput` (the parts of its source,
 shaped at ingestion) and lets the runner write the output and the quarantine; a file that is malformed as
@@ -7,6 +7,7 @@ a whole is quarantined whole, the other files go on.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -482,6 +483,192 @@ class SqlIngestOperator(IngestOperatorBase):
             }
             self.log.info("watermark candidate %s (committed after the store step)", details["watermark"]["value"])
         return details
+
+
+class KafkaIngestOperator(IngestOperatorBase):
+    """Ingest one micro-batch of Kafka topics (JSON values), landing each message exactly once.
+
+    The consumer and the dead-letter producer come from an Airflow Kafka connection: its extra is the
+    confluent-kafka configuration (``bootstrap.servers``, ``group.id``, ``auto.offset.reset``,
+    ``session.timeout.ms``, security settings) and must set ``enable.auto.commit`` to false. The batch
+    reads every partition of the topics, up to ``max_messages`` or ``max_seconds``; it is written as the
+    step's dataset with the offset range of each partition in its manifest, and only then are poison
+    messages produced to ``dead_letter_topic`` and the offsets committed to the group. Where a batch
+    starts is decided by the ranges recorded with the data (see
+    :mod:`dataframe_pipeline.ingest.kafka.offsets`): a retry or re-run of a partition replays its
+    recorded ranges (the same rows), the next partition starts where the last landed batch ended. One
+    batch of a source runs at a time (``max_active_tis_per_dag`` defaults to 1).
+
+    Values are decoded as JSON objects, flattened and typed like JSON Lines files; rows keep
+    ``_source_file`` (``kafka://<topic>``), ``_source_line`` (the offset), ``_kafka_partition``,
+    ``_kafka_key`` and ``_kafka_timestamp``. Poison messages (not UTF-8, not JSON, not an object, not
+    fitting the schema, larger than ``max_message_bytes``) are quarantined with topic, partition,
+    offset, key, timestamp and the reason, and the rest of the batch goes on.
+
+    :param topics: the topics to read. (templated)
+    :param kafka_config_id: the Kafka connection. (templated)
+    :param max_messages: most messages per batch. (templated)
+    :param max_seconds: most seconds spent reading per batch. (templated)
+    :param idle_seconds: end the batch when no message came for this long. (templated)
+    :param max_message_bytes: larger values are poison. (templated)
+    :param dead_letter_topic: where poison messages are produced; None: quarantine only. (templated)
+    :param source_id: the name of the offsets ledger (``<storage root>/_kafka_offsets/<source_id>``);
+        default ``<dag_id>.<task_id>``. (templated)
+    :param columns: the expected columns of the messages; None: decided by the first good ones. (templated)
+    :param column_types: Arrow type alias per column. (templated)
+    :param flatten_sep: separator of flattened nested fields; None keeps objects as JSON text. (templated)
+    """
+
+    template_fields: Sequence[str] = (
+        *IngestOperatorBase.template_fields,
+        "topics",
+        "kafka_config_id",
+        "max_messages",
+        "max_seconds",
+        "idle_seconds",
+        "max_message_bytes",
+        "dead_letter_topic",
+        "source_id",
+        "columns",
+        "column_types",
+        "flatten_sep",
+    )
+
+    def __init__(
+        self,
+        *,
+        topics: list[str],
+        kafka_config_id: str = "kafka_default",
+        max_messages: int = 100_000,
+        max_seconds: float = 60.0,
+        idle_seconds: float = 2.0,
+        max_message_bytes: int = 1_000_000,
+        dead_letter_topic: str | None = None,
+        source_id: str | None = None,
+        columns: list[str] | None = None,
+        column_types: dict[str, str] | None = None,
+        flatten_sep: str | None = ".",
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("max_active_tis_per_dag", 1)  # the ledger has one writer
+        super().__init__(**kwargs)
+        self.topics = topics
+        self.kafka_config_id = kafka_config_id
+        self.max_messages = max_messages
+        self.max_seconds = max_seconds
+        self.idle_seconds = idle_seconds
+        self.max_message_bytes = max_message_bytes
+        self.dead_letter_topic = dead_letter_topic
+        self.source_id = source_id
+        self.columns = columns
+        self.column_types = column_types
+        self.flatten_sep = flatten_sep
+
+    def kafka_source(self, offset_reset: str = "earliest") -> Any:
+        from dataframe_pipeline.ingest.kafka.source import KafkaSource
+
+        topics = tuple(self.topics) if isinstance(self.topics, list | tuple) else self.topics
+        source = KafkaSource(
+            topics=topics,
+            max_messages=self.max_messages,
+            max_seconds=self.max_seconds,
+            idle_seconds=self.idle_seconds,
+            max_message_bytes=self.max_message_bytes,
+            dead_letter_topic=self.dead_letter_topic,
+            flatten_sep=self.flatten_sep,
+            columns=self.columns,
+            column_types=self.column_types,
+            offset_reset=offset_reset,
+            poll_messages=min(100_000, self.rows_per_batch),
+        )
+        source.validate()
+        return source
+
+    def ledger_id(self) -> str:
+        return self.source_id or f"{self.dag_id}.{self.task_id}"
+
+    def validate_config(self) -> None:
+        super().validate_config()
+        if not isinstance(self.kafka_config_id, str) or not self.kafka_config_id:
+            raise ConfigurationError("kafka_config_id", self.kafka_config_id, "must be a connection id")
+        source_id = self.ledger_id()
+        if not isinstance(source_id, str) or not source_id.replace("-", "").replace("_", "").replace(".", "").isalnum():
+            raise ConfigurationError("source_id", self.source_id, "must be letters, digits, '.', '_' or '-'")
+        self.kafka_source()
+
+    def kafka_config(self) -> dict[str, Any]:
+        """The connection's confluent-kafka configuration, checked: offsets are committed by the operator."""
+        from airflow.providers.apache.kafka.hooks.base import KafkaBaseHook
+
+        extra = KafkaBaseHook(kafka_config_id=self.kafka_config_id).get_connection(self.kafka_config_id).extra_dejson
+        field = f"{self.kafka_config_id}.extra"
+        if not extra.get("bootstrap.servers"):
+            raise ConfigurationError(f"{field}[bootstrap.servers]", extra.get("bootstrap.servers"), "must be set")
+        if not extra.get("group.id"):
+            raise ConfigurationError(f"{field}[group.id]", extra.get("group.id"), "must be set (offsets are committed)")
+        if str(extra.get("enable.auto.commit", "true")).lower() != "false":
+            raise ConfigurationError(f"{field}[enable.auto.commit]", extra.get("enable.auto.commit"),
+                                     "must be false: the operator commits offsets after the data lands")  # fmt: skip
+        return extra
+
+    def runner(self, context: Context) -> StepRunner:
+        from airflow.providers.apache.kafka.hooks.consume import KafkaConsumerHook
+
+        from dataframe_pipeline.core.runner import SourceInput, SourcePart
+        from dataframe_pipeline.ingest.kafka.offsets import OffsetLedger, manifest_section
+        from dataframe_pipeline.ingest.kafka.reader import KafkaBatchReader
+        from dataframe_pipeline.ingest.kafka.source import source_name
+
+        extra = self.kafka_config()
+        source = self.kafka_source(str(extra.get("auto.offset.reset", "earliest")))
+        partition = run_partition(context).path
+        dataset = self.task_place(context) / "output"
+        ledger = OffsetLedger(
+            location(self.root() / "_kafka_offsets" / self.ledger_id()),
+            self.ledger_id(),
+            lambda uri: location(ObjectStoragePath(uri)),
+        )
+        plan = ledger.plan(partition)
+        consumer = KafkaConsumerHook(list(source.topics), kafka_config_id=self.kafka_config_id).get_conn
+        reader = KafkaBatchReader(source, consumer, plan)
+        reader.resolve()
+        if plan.new_entry:
+            ledger.register(dataclasses.replace(plan, starts=dict(reader.starts)), partition, dataset.uri)
+        self.log.info("%s", plan.describe())
+        name = ",".join(source_name(t) for t in source.topics)
+        meta: dict[str, Any] = {"source": name}
+
+        def batches() -> Iterator[Any]:
+            yield from self.shaped(reader.batches())
+            # read before the commit: the ranges go into the manifest, in the same write as the data
+            meta["kafka"] = manifest_section(plan.seq, self.ledger_id(), reader.ranges())
+
+        def after_commit() -> dict[str, Any]:
+            return self._after_commit(reader, plan)
+
+        inputs = SourceInput([SourcePart(name, batches)], details=lambda: {"kafka": reader.stats.as_dict()})
+        return self.step_runner(context, inputs, meta=meta, after_commit=after_commit)
+
+    def _after_commit(self, reader: Any, plan: Any) -> dict[str, Any]:
+        """Once the dataset (with its ranges) is committed: dead letters, then the group's offsets."""
+        from airflow.providers.apache.kafka.hooks.produce import KafkaProducerHook
+
+        from dataframe_pipeline.ingest.kafka.reader import pause_at
+
+        pause_at("after_write")
+        if reader.poison and reader.source.dead_letter_topic:
+            reader.dead_letter(KafkaProducerHook(kafka_config_id=self.kafka_config_id).get_producer())
+        committed = reader.commit_offsets()
+        reader.consumer.close()
+        self.log.info("committed offsets of batch %d: %s", plan.seq, [r.as_dict() for r in committed])
+        return {
+            "kafka": {
+                **reader.stats.as_dict(),
+                "seq": plan.seq,
+                "replayed": plan.replay is not None,
+                "ranges": [r.as_dict() for r in reader.ranges()],
+            }
+        }
 
 
 class CommitWatermarkOperator(BaseOperator):
