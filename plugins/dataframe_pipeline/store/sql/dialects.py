@@ -26,6 +26,7 @@ def prepare_session(conn: sa.Connection) -> None:
     if dialect_family(conn.dialect.name) == "mysql":
         conn.exec_driver_sql(f"SET SESSION sql_mode = '{MYSQL_SQL_MODE}'")
         conn.exec_driver_sql("SET SESSION time_zone = '+00:00'")
+        conn.commit()  # ends SQLAlchemy's autobegun transaction; the load's own begins after
 
 
 def uses_copy(conn: sa.Connection) -> bool:
