@@ -43,11 +43,17 @@ def copy_rows(conn: sa.Connection, table: sa.Table, names: Sequence[str], rows: 
     """``COPY`` the rows into the table on the connection's own transaction (psycopg 3)."""
     quote = conn.dialect.identifier_preparer.quote
     sql = f"COPY {qualified(conn, table)} ({', '.join(quote(n) for n in names)}) FROM STDIN"
+    import psycopg
+
     cursor = conn.connection.dbapi_connection.cursor()
     try:
         with cursor.copy(sql) as copy:
             for row in rows:
                 copy.write_row(row)
+    except psycopg.IntegrityError as err:  # as SQLAlchemy's executemany path would raise them
+        raise sa.exc.IntegrityError(sql, None, err) from err
+    except psycopg.DataError as err:
+        raise sa.exc.DataError(sql, None, err) from err
     finally:
         cursor.close()
 
@@ -100,7 +106,8 @@ def merge_sql(conn: sa.Connection, target: sa.Table, staging: sa.Table, key: Seq
     head = f"INSERT INTO {qualified(conn, target)} ({cols}) SELECT {cols} FROM {qualified(conn, staging)}"
     if dialect_family(conn.dialect.name) == "mysql":
         # VALUES(c): the row that was to be inserted; "k = k" keeps the existing row
-        sets = [f"{quote(n)} = VALUES({quote(n)})" for n in changed] or [f"{quote(key[0])} = {quote(key[0])}"]
+        keep = f"{qualified(conn, target)}.{quote(key[0])}"
+        sets = [f"{quote(n)} = VALUES({quote(n)})" for n in changed] or [f"{keep} = {keep}"]
         return f"{head} ON DUPLICATE KEY UPDATE {', '.join(sets)}"
     conflict = ", ".join(quote(k) for k in key)
     action = (

@@ -119,7 +119,7 @@ class SqlTableSink:
         self._own_engine = isinstance(engine_or_url, str)
         self.engine = sa.create_engine(engine_or_url) if isinstance(engine_or_url, str) else engine_or_url
         self.table_name, self.schema, self.mode = table, schema, mode
-        self.partition = {name: partition_value(value) for name, value in (partition or {}).items()}
+        self.partition = dict(partition or {})
         self.key = list(key)
         self.create = create
         self.chunk_rows = chunk_rows
@@ -146,6 +146,14 @@ class SqlTableSink:
     # -- the Sink protocol -----------------------------------------------------------------------
 
     def write(self, batch: pd.DataFrame | pa.Table) -> None:
+        """Send one batch inside the load's transaction; on any error the load is rolled back at once."""
+        try:
+            self._write(batch)
+        except BaseException:
+            self.abort()
+            raise
+
+    def _write(self, batch: pd.DataFrame | pa.Table) -> None:
         table = self._with_partition(to_arrow(batch, None))
         if self._arrow_schema is None:
             self._arrow_schema = table.schema
@@ -221,18 +229,32 @@ class SqlTableSink:
         """Add the partition columns the data lacks; check the ones it has hold the partition's value."""
         for name, value in self.partition.items():
             if name not in table.column_names:
-                kind = pa.date32() if isinstance(value, date) else None
-                table = table.append_column(name, pa.array([value] * table.num_rows, type=kind))
+                stored = partition_value(value)
+                kind = pa.date32() if isinstance(stored, date) else None
+                table = table.append_column(name, pa.array([stored] * table.num_rows, type=kind))
                 continue
-            column = table.column(name)
-            found = {partition_value(str(v)) if isinstance(v, str) else v for v in column.unique().to_pylist()}
-            outside = sorted(str(v) for v in found if v != value)
+            found = {str(v) for v in table.column(name).unique().to_pylist()}
+            outside = sorted(v for v in found if v != str(value))
             if outside:
                 raise DataContractError(
                     f"column {name!r} holds {outside[:3]} outside the partition {name}={value}: "
                     "a re-run of this partition would not replace those rows"
                 )
         return table
+
+    def _partition_condition(self, target: sa.Table) -> Any:
+        """``col = value AND ...`` with each value as the column's type (a DATE column gets a date)."""
+        terms = []
+        for name, value in self.partition.items():
+            column = target.c[name]
+            if isinstance(column.type, sa.Date | sa.DateTime):
+                bound = partition_value(value)
+            elif isinstance(column.type, sa.Integer):
+                bound = int(value)
+            else:
+                bound = str(value)
+            terms.append(column == bound)
+        return sa.and_(*terms)
 
     def _start(self, schema: pa.Schema | None) -> None:
         """Check or create the table, then open the load's connection and transaction."""
@@ -245,7 +267,7 @@ class SqlTableSink:
         dialects.prepare_session(self._conn)
         self._tx = self._conn.begin()
         if self.mode == "replace_partition":
-            condition = sa.and_(*(target.c[name] == value for name, value in self.partition.items()))
+            condition = self._partition_condition(target)
             self._stats["deleted"] = self._conn.execute(sa.delete(target).where(condition)).rowcount
         else:
             self._staging = dialects.staging_table(self._conn, target, uuid.uuid4().hex[:8])

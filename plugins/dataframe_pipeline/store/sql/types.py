@@ -263,7 +263,8 @@ def _timestamps(values: pa.ChunkedArray, name: str, dialect: str) -> list[Any]:
 
 
 def python_columns(batch: pa.Table, dialect: str) -> list[list[Any]]:
-    """Each column of a batch as the Python values the driver loads exactly (null -> None)."""
+    """Each column of a batch as the Python values the driver loads exactly: null and float NaN -> None
+    (NULL); a string is never missing, whatever it says ('nan', 'NULL', '')."""
     d = dialect_family(dialect)
     columns = []
     for name, column in zip(batch.column_names, batch.columns, strict=True):
@@ -271,6 +272,9 @@ def python_columns(batch: pa.Table, dialect: str) -> list[list[Any]]:
         t = values.type
         if pa.types.is_timestamp(t):
             columns.append(_timestamps(values, name, dialect))
+        elif pa.types.is_floating(t):
+            # NaN is pandas' missing float: NULL in every database (MariaDB has no NaN at all)
+            columns.append(pc.if_else(pc.is_nan(values), pa.scalar(None, t), values).to_pylist())
         elif pa.types.is_decimal(t) and d == "sqlite":
             columns.append([None if v is None else str(v) for v in values.to_pylist()])
         else:

@@ -1,0 +1,326 @@
+"""The SQL warehouse sink against real databases: PostgreSQL and MariaDB on loopback, SQLite in a file.
+
+Each test gets its own schema (a database on MariaDB, a fresh file on SQLite), dropped afterwards.
+Expected values are the ones the tests write, never read from the sink. Servers that are not reachable
+are skipped, except under CI=true where that fails (``require_service``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+import sqlalchemy as sa
+
+from dataframe_pipeline.exceptions import DataContractError
+from dataframe_pipeline.store.sql import SqlTableSink
+from dataframe_pipeline.store.sql.dialects import MYSQL_SQL_MODE, prepare_session
+from tests.integration.ingest.test_sql_source import SERVERS, server_problem
+from tests.conftest import require_service
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+pytestmark = pytest.mark.integration
+
+PROJECT = Path(__file__).resolve().parents[2]
+BACKENDS = ["postgresql", "mariadb", "sqlite"]
+DAY1, DAY2 = "2026-10-01", "2026-10-02"
+
+
+@dataclass
+class Db:
+    backend: str
+    url: str
+    schema: str | None
+    engine: sa.Engine
+
+    def sink(self, table: str = "t", **options: Any) -> SqlTableSink:
+        return SqlTableSink(self.engine, table, schema=self.schema, **options)
+
+    def qualified(self, table: str) -> str:
+        quote = self.engine.dialect.identifier_preparer.quote
+        return ".".join(quote(p) for p in (self.schema, table) if p)
+
+    def execute(self, sql: str) -> None:
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql(sql)
+
+    def rows(self, table: str = "t", order_by: str = "id") -> list[dict[str, Any]]:
+        """The table's rows through its reflected types (SQLite's DATETIME text comes back as datetime)."""
+        reflected = sa.Table(table, sa.MetaData(), schema=self.schema, autoload_with=self.engine)
+        for column in reflected.columns:
+            if isinstance(column.type, sa.Float):
+                column.type.asdecimal = False  # MariaDB's DOUBLE reflects as a 10-digit Decimal otherwise
+        with self.engine.connect() as conn:
+            result = conn.execute(sa.select(reflected).order_by(reflected.c[order_by]))
+            return [dict(row._mapping) for row in result]
+
+
+@pytest.fixture(params=BACKENDS)
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Db]:
+    backend = request.param
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'warehouse.db'}"
+        engine = sa.create_engine(url)
+        yield Db(backend, url, None, engine)
+        engine.dispose()
+        return
+    url = SERVERS[backend]
+    problem = server_problem(url)
+    require_service(problem is None, problem or "")
+    schema = f"wh_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(url)
+    create = "CREATE SCHEMA {}" if backend == "postgresql" else "CREATE DATABASE {} CHARACTER SET utf8mb4"
+    drop = "DROP SCHEMA {} CASCADE" if backend == "postgresql" else "DROP DATABASE {}"
+    with engine.begin() as conn:
+        conn.exec_driver_sql(create.format(schema))
+    try:
+        yield Db(backend, url, schema, engine)
+    finally:
+        engine.dispose()
+        cleanup = sa.create_engine(url)
+        with cleanup.begin() as conn:
+            conn.exec_driver_sql(drop.format(schema))
+        cleanup.dispose()
+
+
+def orders(ids: list[int], note: str = "x") -> pd.DataFrame:
+    """Rows without the partition column: the sink adds it."""
+    return pd.DataFrame(
+        {
+            "id": pd.array(ids, dtype="int64"),
+            "amount": [float(i) + 0.25 for i in ids],
+            "note": [f"{note}{i}" for i in ids],
+        }
+    )
+
+
+def load(db: Db, *frames: pd.DataFrame, table: str = "t", **options: Any) -> SqlTableSink:
+    options.setdefault("create", True)
+    sink = db.sink(table, **options)
+    for frame in frames:
+        sink.write(frame)
+    sink.commit({"step": "store"})
+    return sink
+
+
+# --- create, types, round trips -------------------------------------------------------------------
+
+
+def test_created_table_round_trips_values_exactly(db: Db) -> None:
+    paris = pd.Timestamp("2026-10-01 10:00:00.123456", tz="Europe/Paris")
+    big, small = 2**63 - 1, -(2**63)
+    table = pa.table(
+        {
+            "id": pa.array([1, 2, 3], pa.int64()),
+            "big": pa.array([big, small, None], pa.int64()),
+            "price": pa.array([0.1 + 0.2, float("nan"), None], pa.float64()),
+            "label": pa.array(["nan", None, "NULL"], pa.string()),
+            "exact": pa.array([Decimal("12345678.9012"), Decimal("-0.0001"), None], pa.decimal128(12, 4)),
+            "ts": pa.array([paris, paris + pd.Timedelta(hours=1), None], pa.timestamp("us", tz="Europe/Paris")),
+            "local": pa.array([datetime(2026, 1, 2, 3, 4, 5, 6), None, None], pa.timestamp("us")),
+            "flag": pa.array([True, False, None]),
+            "day": pa.array([date(2026, 10, 1), None, date(1999, 12, 31)]),
+        }
+    )
+    sink = load(db, table, key=["id"], mode="upsert")
+    assert sink.details()["method"] == ("copy" if db.backend == "postgresql" else "executemany")
+    assert sink.details()["table_created"] is True
+    got = db.rows()
+    assert [r["big"] for r in got] == [big, small, None]  # int64 exact at both ends
+    assert got[0]["price"] == 0.1 + 0.2  # the same double, not 0.3
+    assert got[1]["price"] is None and got[2]["price"] is None  # float NaN and null -> NULL
+    assert [r["label"] for r in got] == ["nan", None, "NULL"]  # strings are never read as missing
+    exact = [None if v is None else Decimal(str(v)) for v in (r["exact"] for r in got)]
+    assert exact == [Decimal("12345678.9012"), Decimal("-0.0001"), None]
+    utc = [r["ts"] if r["ts"] is None or r["ts"].tzinfo else r["ts"].replace(tzinfo=UTC) for r in got]
+    assert utc == [paris.to_pydatetime().astimezone(UTC), (paris + pd.Timedelta(hours=1)).to_pydatetime(), None]
+    assert got[0]["ts"].hour == 8  # stored in UTC, whatever the database's zone type
+    assert got[0]["local"] == datetime(2026, 1, 2, 3, 4, 5, 6)
+    assert [None if r["flag"] is None else bool(r["flag"]) for r in got] == [True, False, None]
+    assert [r["day"] for r in got] == [date(2026, 10, 1), None, date(1999, 12, 31)]
+
+
+def test_nanoseconds_are_refused_not_rounded(db: Db) -> None:
+    frame = pd.DataFrame({"id": [1], "ts": pd.to_datetime(["2026-10-01 00:00:00.000000001"])})
+    with pytest.raises(DataContractError, match=r"'ts'.*nanoseconds"):
+        load(db, frame, key=["id"], mode="upsert")
+
+
+def test_partition_column_is_added_as_a_date_and_indexed(db: Db) -> None:
+    load(db, orders([1, 2]), partition={"date": DAY1})
+    assert [r["date"] for r in db.rows()] == [date(2026, 10, 1)] * 2
+    indexes = sa.inspect(db.engine).get_indexes("t", schema=db.schema)
+    assert any(ix["column_names"] == ["date"] for ix in indexes)
+
+
+# --- modes ----------------------------------------------------------------------------------------
+
+
+def test_replace_partition_rerun_keeps_one_copy_and_other_partitions(db: Db) -> None:
+    load(db, orders([1, 2, 3]), partition={"date": DAY1})
+    load(db, orders([10, 11]), partition={"date": DAY2})
+    again = load(db, orders([1, 2], note="rerun"), partition={"date": DAY1})
+    again_twice = load(db, orders([1, 2], note="rerun"), partition={"date": DAY1})
+    assert again.details()["rows_deleted"] == 3 and again_twice.details()["rows_deleted"] == 2
+    got = [(r["id"], r["note"], str(r["date"])) for r in db.rows()]
+    assert got == [(1, "rerun1", DAY1), (2, "rerun2", DAY1), (10, "x10", DAY2), (11, "x11", DAY2)]
+
+
+def test_a_partition_column_of_the_data_is_kept_and_checked(db: Db) -> None:
+    load(db, orders([1, 2]).assign(date=DAY1), partition={"date": DAY1})
+    load(db, orders([1, 2]).assign(date=DAY1), partition={"date": DAY1})  # the data's own type: text
+    assert [(r["id"], r["date"]) for r in db.rows()] == [(1, DAY1), (2, DAY1)]
+    mixed = pd.concat([orders([1]).assign(date=DAY1), orders([2]).assign(date=DAY2)])
+    with pytest.raises(DataContractError, match=r"'date' holds \['2026-10-02'\] outside the partition"):
+        load(db, mixed, partition={"date": DAY1})
+
+
+def test_upsert_updates_existing_keys_and_inserts_new_ones(db: Db) -> None:
+    load(db, orders([1, 2]), mode="upsert", key=["id"])
+    sink = load(db, orders([2, 3], note="new"), mode="upsert", key=["id"])
+    assert sink.details()["rows"] == 2
+    assert [(r["id"], r["note"]) for r in db.rows()] == [(1, "x1"), (2, "new2"), (3, "new3")]
+
+
+def test_append_new_keeps_existing_rows(db: Db) -> None:
+    load(db, orders([1, 2]), mode="upsert", key=["id"])
+    load(db, orders([2, 3], note="new"), mode="append_new", key=["id"])
+    assert [(r["id"], r["note"]) for r in db.rows()] == [(1, "x1"), (2, "x2"), (3, "new3")]
+
+
+def test_a_key_loaded_twice_in_one_upsert_is_refused(db: Db) -> None:
+    load(db, orders([1]), mode="upsert", key=["id"])
+    with pytest.raises(DataContractError, match=r"occurs more than once.*'id': 2"):
+        load(db, orders([2, 3]), orders([2]), mode="upsert", key=["id"])
+    assert [r["id"] for r in db.rows()] == [1]
+
+
+def test_upsert_needs_the_key_to_be_unique_in_the_table(db: Db) -> None:
+    load(db, orders([1]), partition={"date": DAY1})  # created without a key
+    with pytest.raises(DataContractError, match=r"key \['id'\] is not its primary key"):
+        load(db, orders([2]).assign(date=date(2026, 10, 1)), mode="upsert", key=["id"])
+
+
+# --- the table check --------------------------------------------------------------------------------
+
+
+def test_an_existing_table_that_differs_is_refused_with_the_difference(db: Db) -> None:
+    db.execute(f"CREATE TABLE {db.qualified('t')} (id BIGINT, amount INTEGER, note TEXT, extra TEXT, date DATE)")
+    db.execute(f"INSERT INTO {db.qualified('t')} (id, amount, note, date) VALUES (7, 1, 'old', '2026-10-01')")
+    frame = orders([1]).assign(new_col=1.0)  # and the sink adds date
+    with pytest.raises(DataContractError) as err:
+        load(db, frame, partition={"date": DAY1}, create=False)
+    message = str(err.value)
+    assert "column 'new_col' is in the data, not in the table" in message
+    assert "column 'extra' is in the table, not in the data" in message
+    assert "column 'amount': the table has" in message and "(integer), the data needs float" in message
+    assert [r["id"] for r in db.rows()] == [7]  # refused before anything was deleted
+
+
+def test_a_missing_table_is_refused_without_create(db: Db) -> None:
+    with pytest.raises(DataContractError, match=r"does not exist .*create=True"):
+        load(db, orders([1]), partition={"date": DAY1}, create=False)
+
+
+def test_a_value_too_long_is_refused_with_column_and_value(db: Db) -> None:
+    db.execute(f"CREATE TABLE {db.qualified('t')} (id BIGINT, amount DOUBLE PRECISION, note VARCHAR(5), date DATE)")
+    with pytest.raises(DataContractError, match=r"column 'note', row 1: value 'x-too-long2' is longer than"):
+        load(db, orders([1]), orders([2], note="x-too-long"), partition={"date": DAY1}, create=False)
+    assert db.rows() == []
+
+
+@pytest.mark.parametrize("db", ["mariadb"], indirect=True)
+def test_mariadb_session_is_strict(db: Db) -> None:
+    """The sink's own checks come first; the session mode is the backstop for anything they miss."""
+    db.execute(f"CREATE TABLE {db.qualified('s')} (note VARCHAR(3), n SMALLINT)")
+    with db.engine.connect() as conn:
+        prepare_session(conn)
+        assert conn.exec_driver_sql("SELECT @@SESSION.sql_mode").scalar() == MYSQL_SQL_MODE
+        with pytest.raises(sa.exc.DataError, match="Data too long for column 'note'"):
+            conn.exec_driver_sql(f"INSERT INTO {db.qualified('s')} VALUES ('abcdef', 1)")
+        conn.rollback()
+        with pytest.raises(sa.exc.DataError, match="Out of range value for column 'n'"):
+            conn.exec_driver_sql(f"INSERT INTO {db.qualified('s')} VALUES ('ab', 70000)")
+
+
+def test_an_integer_out_of_the_columns_range_is_refused(db: Db) -> None:
+    db.execute(f"CREATE TABLE {db.qualified('t')} (id INTEGER, amount DOUBLE PRECISION, note TEXT, date DATE)")
+    if db.backend == "sqlite":  # every SQLite integer column holds 64 bits: the value fits, exactly
+        load(db, orders([3_000_000_000]), partition={"date": DAY1}, create=False)
+        assert [r["id"] for r in db.rows()] == [3_000_000_000]
+        return
+    with pytest.raises(DataContractError, match=r"column 'id', row 0: value 3000000000 is out of the range"):
+        load(db, orders([3_000_000_000]), partition={"date": DAY1}, create=False)
+
+
+# --- atomicity ------------------------------------------------------------------------------------------
+
+
+def test_a_failure_mid_load_rolls_everything_back(db: Db) -> None:
+    load(db, orders([1, 2, 3]), partition={"date": DAY1}, key=["id"])
+    sink = db.sink(partition={"date": DAY1}, key=["id"])
+    sink.write(orders([1, 2], note="new"))
+    # readers see the old version while the load runs
+    assert [(r["id"], r["note"]) for r in db.rows()] == [(1, "x1"), (2, "x2"), (3, "x3")]
+    with pytest.raises(DataContractError, match="refused rows"):
+        sink.write(orders([2], note="dup"))  # the primary key refuses a second id 2
+    sink.abort()
+    assert [(r["id"], r["note"]) for r in db.rows()] == [(1, "x1"), (2, "x2"), (3, "x3")]
+
+
+def test_a_load_killed_mid_way_leaves_the_old_rows_and_a_retry_loads_once(db: Db) -> None:
+    load(db, orders([1, 2, 3]), partition={"date": DAY1})
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        sys.path.insert(0, {str(PROJECT / "plugins")!r}); sys.path.insert(0, {str(PROJECT)!r})
+        from dataframe_pipeline.store.sql import SqlTableSink
+        from tests.integration.test_sql_sink import orders
+        sink = SqlTableSink({db.url!r}, "t", schema={db.schema!r}, partition={{"date": {DAY1!r}}})
+        sink.write(orders(list(range(100, 1100))))
+        print("written", flush=True)
+        time.sleep(60)
+        """
+    )
+    worker = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert worker.stdout.readline().strip() == "written"
+        os.kill(worker.pid, signal.SIGKILL)
+    finally:
+        worker.wait(timeout=30)
+    assert [r["id"] for r in db.rows()] == [1, 2, 3]
+    load(db, orders(list(range(100, 1100))), partition={"date": DAY1})  # the retry
+    assert [r["id"] for r in db.rows()] == list(range(100, 1100))
+
+
+def test_an_empty_load_empties_the_partition(db: Db) -> None:
+    load(db, orders([1, 2]), partition={"date": DAY1})
+    load(db, orders([5]), partition={"date": DAY2})
+    sink = load(db, partition={"date": DAY1})
+    assert sink.details()["rows_deleted"] == 2
+    assert [r["id"] for r in db.rows()] == [5]
+
+
+def test_many_batches_stream_in_chunks(db: Db) -> None:
+    frames = [orders(list(range(i * 1000, (i + 1) * 1000))) for i in range(5)]
+    sink = load(db, *frames, partition={"date": DAY1}, chunk_rows=700)
+    assert sink.details()["rows"] == 5000
+    got = db.rows()
+    assert len(got) == 5000 and got[-1]["id"] == 4999
+    assert math.isclose(sum(r["amount"] for r in got), float(np.arange(5000).sum() + 0.25 * 5000))
