@@ -4,6 +4,6 @@ and the inputs a load reads (``inputs.py``). Pure: no Airflow."""
 
 from __future__ import annotations
 
-from dataframe_pipeline.store.sql.sink import MODES, SqlTableSink, check_sink_config
+from dataframe_pipeline.store.sql.sink import MODES, ShapedSink, SqlTableSink, check_sink_config, select_columns
 
-__all__ = ["MODES", "SqlTableSink", "check_sink_config"]
+__all__ = ["MODES", "ShapedSink", "SqlTableSink", "check_sink_config", "select_columns"]

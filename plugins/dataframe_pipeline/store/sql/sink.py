@@ -39,7 +39,7 @@ from dataframe_pipeline.store.sql import dialects
 from dataframe_pipeline.store.sql.types import check_fits, expected_columns, python_columns, table_difference
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     import pandas as pd
 
@@ -358,6 +358,60 @@ class SqlTableSink:
         self._tx = None
         if self._own_engine:
             self.engine.dispose()
+
+
+def select_columns(frame: pd.DataFrame, columns: Sequence[str] | Mapping[str, str]) -> pd.DataFrame:
+    """The ``columns`` of a batch, in that order; a mapping renames (``{"amount": "amount_eur"}``)."""
+    names = list(columns)
+    missing = [c for c in names if c not in frame.columns]
+    if missing:
+        raise DataContractError(f"columns {missing} are not in the data {list(frame.columns)}")
+    out = frame[names]
+    return out.rename(columns=dict(columns)) if isinstance(columns, dict) else out
+
+
+class ShapedSink:
+    """A sink whose batches are reshaped before loading (a column selection, a star-schema table).
+
+    :param inner: the sink the shaped rows go to.
+    :param shape: batch -> the rows to load.
+    :param distinct_key: keep the shaped rows one per key over the whole load (the last seen wins) and
+        send them at commit: a dimension, whose memory grows with its distinct keys, not with the rows.
+    :param name: what shaped the rows (in the details).
+    """
+
+    def __init__(
+        self,
+        inner: SqlTableSink,
+        shape: Callable[[pd.DataFrame], pd.DataFrame],
+        *,
+        distinct_key: Sequence[str] | None = None,
+        name: str | None = None,
+    ) -> None:
+        self.inner, self.shape, self.name = inner, shape, name
+        self.distinct_key = list(distinct_key) if distinct_key else None
+        self._rows: pd.DataFrame | None = None
+
+    def write(self, batch: pd.DataFrame) -> None:
+        import pandas as pd
+
+        frame = self.shape(batch)
+        if self.distinct_key is None:
+            self.inner.write(frame)
+            return
+        both = frame if self._rows is None else pd.concat([self._rows, frame], ignore_index=True)
+        self._rows = both.drop_duplicates(subset=self.distinct_key, keep="last")
+
+    def commit(self, meta: Mapping[str, Any]) -> DatasetRef:
+        if self._rows is not None:
+            self.inner.write(self._rows.reset_index(drop=True))
+        return self.inner.commit(meta)
+
+    def abort(self) -> None:
+        self.inner.abort()
+
+    def details(self) -> Mapping[str, Any]:
+        return {**self.inner.details(), "shaped_by": self.name}
 
 
 def _db_message(err: sa.exc.DBAPIError) -> str:
