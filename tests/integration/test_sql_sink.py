@@ -29,8 +29,8 @@ import sqlalchemy as sa
 from dataframe_pipeline.exceptions import DataContractError
 from dataframe_pipeline.store.sql import SqlTableSink
 from dataframe_pipeline.store.sql.dialects import MYSQL_SQL_MODE, prepare_session
-from tests.integration.ingest.test_sql_source import SERVERS, server_problem
 from tests.conftest import require_service
+from tests.integration.ingest.test_sql_source import SERVERS, server_problem
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

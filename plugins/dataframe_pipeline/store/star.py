@@ -110,8 +110,8 @@ def dim_date(orders: pd.DataFrame) -> pd.DataFrame:
             "quarter": day.dt.quarter.astype("int16").to_numpy(),
             "month": day.dt.month.astype("int16").to_numpy(),
             "day": day.dt.day.astype("int16").to_numpy(),
-            "day_of_week": day.dt.dayofweek.astype("int16").to_numpy(),
-            "is_weekend": (day.dt.dayofweek >= 5).to_numpy(),
+            "day_of_week": day.dt.day_of_week.astype("int16").to_numpy(),
+            "is_weekend": (day.dt.day_of_week >= 5).to_numpy(),
         }
     )
 

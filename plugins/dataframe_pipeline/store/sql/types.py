@@ -205,7 +205,10 @@ def _bounds(column_type: sa.types.TypeEngine[Any], dialect: str) -> tuple[str, A
     if isinstance(column_type, sa.Integer) and not isinstance(column_type, sa.Boolean):
         if dialect_family(dialect) == "sqlite":
             return ("range", INTEGER_RANGES["BIGINT"])  # any integer column holds 64 bits
-        return ("range", INTEGER_RANGES.get(name, INTEGER_RANGES["BIGINT"]))
+        if name not in INTEGER_RANGES:
+            generic = {sa.BigInteger: "BIGINT", sa.SmallInteger: "SMALLINT"}
+            name = next((n for kind, n in generic.items() if isinstance(column_type, kind)), "INTEGER")
+        return ("range", INTEGER_RANGES[name])
     if isinstance(column_type, sa.String):
         if getattr(column_type, "length", None):
             return ("chars", column_type.length)
