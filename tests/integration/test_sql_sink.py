@@ -425,3 +425,41 @@ def test_the_star_schema_loads_from_a_lake_dataset_and_reruns_idempotently(tmp_p
     ]  # fmt: skip
     assert [r["channel"] for r in db.rows("dim_channel", order_by="channel")] == ["app", "web"]
     db.engine.dispose()
+
+
+def test_the_fact_loads_from_the_curated_table_version_of_the_asset_event(tmp_path: Path, monkeypatch) -> None:
+    """The curated-table read path (``input_table``), over a stand-in of ``store.tables.read_batches``
+    on a real Delta table until the Delta store step is merged (see tests/unit/store/test_sql_inputs.py)."""
+    import json
+    import types
+    from types import SimpleNamespace
+
+    from deltalake import write_deltalake
+
+    from dataframe_pipeline.store.operators import SqlStoreOperator
+    from tests.unit.store.test_sql_inputs import _read_batches
+
+    module = types.ModuleType("dataframe_pipeline.store.tables")
+    module.read_batches = _read_batches
+    monkeypatch.setitem(sys.modules, "dataframe_pipeline.store.tables", module)
+    warehouse = tmp_path / "warehouse.db"
+    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE_DB", json.dumps({"conn_type": "sqlite", "host": str(warehouse)}))
+    uri = str(tmp_path / "curated" / "orders")
+    for day, ids in ((DAY1, [1, 2]), (DAY2, [3])):  # versions 0 and 1
+        frame = curated_orders(day, ids).assign(date=day)
+        write_deltalake(uri, pa.Table.from_pandas(frame, preserve_index=False), partition_by=["date"], mode="append")
+    write_deltalake(  # version 2: day 1 republished with one more row
+        uri, pa.Table.from_pandas(curated_orders(DAY1, [1, 2, 9]).assign(date=DAY1), preserve_index=False),
+        partition_by=["date"], mode="overwrite", predicate=f"date = '{DAY1}'",
+    )  # fmt: skip
+    context = run_context(DAY1)
+    context["triggering_asset_events"] = {"curated/orders": [SimpleNamespace(extra={"table": uri, "version": 1})]}
+    op = SqlStoreOperator(
+        task_id="load_fact_orders", conn_id="warehouse_db", table="fact_orders", star_table="fact_orders",
+        create=True, input_table=uri, storage_root=(tmp_path / "lake").as_uri(),
+    )  # fmt: skip
+    result = op.execute(context)
+    assert result["rows"] == 2  # version 1 as announced, the run's day only (not version 2's three rows)
+    db = Db("sqlite", f"sqlite:///{warehouse}", None, sa.create_engine(f"sqlite:///{warehouse}"))
+    assert [r["order_id"] for r in db.rows("fact_orders", order_by="order_id")] == ["o1", "o2"]
+    db.engine.dispose()
