@@ -309,6 +309,33 @@ def test_a_load_killed_mid_way_leaves_the_old_rows_and_a_retry_loads_once(db: Db
     assert [r["id"] for r in db.rows()] == list(range(100, 1100))
 
 
+def test_two_loads_of_one_partition_at_once_leave_one_copy(db: Db) -> None:
+    """Two attempts of the same task running at once: the second waits for the first's commit, then
+    replaces its rows (without the lock both deletes would run before either insert: two copies)."""
+    import threading
+
+    load(db, orders([1, 2]), partition={"date": DAY1})
+    first = db.sink(partition={"date": DAY1})
+    first.write(orders([10, 11], note="first"))
+    outcome: dict[str, Any] = {}
+
+    def second() -> None:
+        try:
+            load(db, orders([10, 11], note="second"), partition={"date": DAY1})
+            outcome["done"] = True
+        except Exception as err:  # reported by the assertion below
+            outcome["error"] = err
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    thread.join(timeout=1.5)
+    assert thread.is_alive(), f"the second load did not wait for the first: {outcome}"
+    first.commit({"step": "store"})
+    thread.join(timeout=30)
+    assert outcome == {"done": True}
+    assert [(r["id"], r["note"]) for r in db.rows()] == [(10, "second10"), (11, "second11")]
+
+
 def test_an_empty_load_empties_the_partition(db: Db) -> None:
     load(db, orders([1, 2]), partition={"date": DAY1})
     load(db, orders([5]), partition={"date": DAY2})

@@ -29,6 +29,38 @@ def prepare_session(conn: sa.Connection) -> None:
         conn.commit()  # ends SQLAlchemy's autobegun transaction; the load's own begins after
 
 
+#: how long a load waits for another load of the same partition to finish (MariaDB's GET_LOCK)
+LOCK_TIMEOUT_SECONDS = 600
+
+
+def _lock_name(name: str) -> str:
+    import hashlib
+
+    return "dfp_" + hashlib.sha256(name.encode()).hexdigest()[:40]
+
+
+def lock_load(conn: sa.Connection, name: str) -> None:
+    """Serialise loads of one partition (or key space): two attempts running at once would otherwise
+    each delete before the other inserts, and both copies would stay. PostgreSQL: a transaction-level
+    advisory lock; MariaDB: a named lock released by :func:`unlock_load`; SQLite serialises writers."""
+    family = dialect_family(conn.dialect.name)
+    if family == "postgresql":
+        key = int(_lock_name(name)[4:20], 16) - 2**63  # a signed 64-bit key
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    elif family == "mysql":
+        got = conn.execute(
+            sa.text("SELECT GET_LOCK(:name, :timeout)"), {"name": _lock_name(name), "timeout": LOCK_TIMEOUT_SECONDS}
+        ).scalar()
+        if got != 1:
+            raise TimeoutError(f"another load of {name} held its lock for {LOCK_TIMEOUT_SECONDS}s")
+
+
+def unlock_load(conn: sa.Connection, name: str) -> None:
+    """Release MariaDB's named lock (the connection goes back to the pool, the lock would stay)."""
+    if dialect_family(conn.dialect.name) == "mysql":
+        conn.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": _lock_name(name)})
+
+
 def uses_copy(conn: sa.Connection) -> bool:
     """PostgreSQL through psycopg 3: rows go in with ``COPY ... FROM STDIN``."""
     return conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg"

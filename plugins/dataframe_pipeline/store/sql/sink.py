@@ -22,6 +22,7 @@ that value on every row, or a re-run could not find the rows it loaded.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import re
@@ -137,6 +138,11 @@ class SqlTableSink:
     @property
     def qualified_name(self) -> str:
         return f"{self.schema}.{self.table_name}" if self.schema else self.table_name
+
+    @property
+    def _lock_name(self) -> str:
+        where = ",".join(f"{k}={v}" for k, v in sorted(self.partition.items())) or "key"
+        return f"{self.url}/{self.qualified_name}/{where}"
 
     @property
     def method(self) -> str:
@@ -266,6 +272,7 @@ class SqlTableSink:
         self._conn = self.engine.connect()
         dialects.prepare_session(self._conn)
         self._tx = self._conn.begin()
+        dialects.lock_load(self._conn, self._lock_name)
         if self.mode == "replace_partition":
             condition = self._partition_condition(target)
             self._stats["deleted"] = self._conn.execute(sa.delete(target).where(condition)).rowcount
@@ -353,6 +360,9 @@ class SqlTableSink:
 
     def _close(self) -> None:
         if self._conn is not None:
+            with contextlib.suppress(sa.exc.DBAPIError):  # a dropped connection holds no lock any more
+                dialects.unlock_load(self._conn, self._lock_name)
+                self._conn.commit()
             self._conn.close()
             self._conn = None
         self._tx = None
