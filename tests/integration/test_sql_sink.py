@@ -420,7 +420,7 @@ def load_star(tmp_path: Path, day: str, dataset: str) -> dict[str, dict]:
 def test_the_star_schema_loads_from_a_lake_dataset_and_reruns_idempotently(tmp_path: Path, monkeypatch) -> None:
     import json
 
-    warehouse = tmp_path / "warehouse.db"
+    warehouse = tmp_path / "data" / "warehouse.db"  # a folder that does not exist yet, as in a fresh checkout
     monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE_DB", json.dumps({"conn_type": "sqlite", "host": str(warehouse)}))
     day1 = lake_dataset(tmp_path, "day1", curated_orders(DAY1, [1, 2, 3, 4]))
     day2 = lake_dataset(tmp_path, "day2", curated_orders(DAY2, [5, 6], email="b"))

@@ -21,6 +21,16 @@ log = logging.getLogger(__name__)
 MYSQL_SQL_MODE = "STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION"
 
 
+def ensure_database(engine: sa.Engine) -> None:
+    """A SQLite warehouse file's folder is created (the embedded default, ``data/warehouse.db``, lives
+    in a folder that a fresh checkout does not have); server databases must exist already."""
+    from pathlib import Path
+
+    database = engine.url.database or ""
+    if engine.dialect.name == "sqlite" and database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
 def prepare_session(conn: sa.Connection) -> None:
     """Session settings of a load, before its transaction starts."""
     if dialect_family(conn.dialect.name) == "mysql":

@@ -281,6 +281,7 @@ class SqlTableSink:
 
     def _prepare_table(self, schema: pa.Schema | None) -> sa.Table | None:
         keyed = [*self.key, *self.partition]
+        dialects.ensure_database(self.engine)
         with self.engine.begin() as conn:
             inspector = sa.inspect(conn)
             exists = inspector.has_table(self.table_name, schema=self.schema)
