@@ -98,6 +98,11 @@ def normalize(result: Mapping[str, Any] | None, report: Mapping[str, Any] | None
     the older shape, the ``report.json`` it points at (or that the failed task left beside its outputs)."""
     if result and isinstance(result.get("validation"), dict):
         return _from_new(result["validation"])
+    if not result and report and isinstance(report.get("expectations"), list):
+        # a failed validate returns nothing; its report.json has the body of the ``validation`` key
+        new = _from_new(report)
+        new["note"] = "the validate task returned no result (it failed): read from the report it left"
+        return new
     if result or report:
         legacy = _from_legacy(result or {}, report)
         if not result:

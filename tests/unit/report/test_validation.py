@@ -56,3 +56,11 @@ def test_the_page_shows_expectations_contract_and_monitors() -> None:
     assert "expect_column_values_to_not_be_null" in page and "2.00%" in page
     assert "column amount: expected double, got string" in page and "volume_drop" in page
     assert "r&lt;1&gt;" in page and "r<1>" not in page  # escaped
+
+
+def test_a_failed_validate_is_read_from_the_report_it_left() -> None:
+    # a failed task returns nothing: its report.json holds the body of the ``validation`` key
+    report = {"dataset": {"uri": "file:///lake/refine/output"}, "suite_path": "s.json", **NEW["validation"]}
+    out = normalize(None, report)
+    assert out["shape"] == "validation" and out["success"] is False and "it failed" in out["note"]
+    assert out["expectations"][0]["unexpected_count"] == 2 and out["expectations"][0]["examples"] == [None, None]
