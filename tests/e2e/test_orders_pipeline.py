@@ -243,3 +243,49 @@ def test_failing_validation_blocks_publishing_keeps_the_last_good_version_and_al
     assert "ValidationFailedError" in _AlertReceiver.received[0]["text"]
     # the last good version of the partition is still the published one
     pd.testing.assert_frame_equal(curated(airflow, "orders", day).sort_values("order_id").reset_index(drop=True), good)
+
+
+def test_a_warning_publishes_and_a_quarantining_expectation_sets_rows_aside(
+    airflow: LocalAirflow, first_run: dict, tmp_path: Path
+) -> None:
+    """One order with a country that is no ISO code (a warning) and one with a unit price of 0 (an
+    expectation that quarantines): the day is published with the first and without the second."""
+    day = "2026-10-06"
+    landing = PROJECT / "data" / "e2e" / tmp_path.name
+    landing.mkdir(parents=True)
+    lines = (PROJECT / "include" / "data" / "orders" / f"orders_{day}.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    rows = [line.split(",") for line in lines[1:]]
+    good = [r for r in rows if len(r) == len(header) and r[header.index("order_id")].startswith("O")]
+    odd, free = good[10], good[20]
+    odd[header.index("country")] = "XYZ"
+    free[header.index("unit_price")] = "0"
+    (landing / f"orders_{day}.csv").write_text("\n".join([lines[0], *(",".join(r) for r in rows)]) + "\n")
+    try:
+        airflow.api("PATCH", "/variables/orders_landing_uri", {"key": "orders_landing_uri", "value": str(landing)})
+        run_id = airflow.trigger(DAG_ID, f"{day}T00:00:00Z")
+        run = airflow.wait_for_run(DAG_ID, run_id)
+    finally:
+        shutil.rmtree(landing, ignore_errors=True)
+        airflow.load_settings()
+    assert run["state"] == "success"
+    validate = airflow.xcom(DAG_ID, run_id, "validate")
+    validation = validate["validation"]
+    assert validation["success"] is True and validation["statistics"]["failed_warnings"] >= 1
+    by_check = {(e["type"], e["column"]): e for e in validation["expectations"]}
+    country = by_check[("expect_column_values_to_match_regex", "country")]
+    assert (country["severity"], country["success"], country["unexpected_count"]) == ("warning", False, 1)
+    assert country["examples"] == ["XYZ"]
+    price = by_check[("expect_column_values_to_be_between", "unit_price")]
+    assert (price["on_failure"], price["unexpected_count"]) == ("quarantine", 1)
+    # validate's own accounting: the row set aside is in its quarantine, with the expectation as the rule
+    acct = validate["accounting"]
+    assert acct["balanced"] and acct["rows_quarantined"] == 1
+    assert acct["rows_in"] == airflow.xcom(DAG_ID, run_id, "refine")["accounting"]["rows_out"]
+    quarantine = DatasetReader(_fs(), str(local_path(validate["quarantine"]["uri"]))).read_pandas()
+    assert quarantine["rule"].tolist() == ["expectation:expect_column_values_to_be_between:unit_price"]
+    assert quarantine["source"].str.contains(f"orders_{day}.csv:").all()
+    published = curated(airflow, "orders", day)
+    assert len(published) == acct["rows_out"] == airflow.xcom(DAG_ID, run_id, "store")["rows"]
+    order_id = header.index("order_id")
+    assert odd[order_id] in set(published["order_id"]) and free[order_id] not in set(published["order_id"])
