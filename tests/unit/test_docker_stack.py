@@ -225,3 +225,17 @@ def test_mounted_project_files_exist(compose: dict) -> None:
     assert set(config["rule_files"]) <= prometheus
     targets = {t.split(":")[0] for job in config["scrape_configs"] for s in job["static_configs"] for t in s["targets"]}
     assert targets - {"localhost"} <= set(compose["services"])
+
+
+def test_ci_workflow_runs_lint_and_test_with_the_databases() -> None:
+    workflow = yaml.safe_load((PROJECT / ".github" / "workflows" / "ci.yml").read_text())
+    runs = [step.get("run", "") for job in workflow["jobs"].values() for step in job["steps"]]
+    assert any(run.startswith("make lint") for run in runs)
+    assert any(run.startswith("make test") for run in runs)
+    services = workflow["jobs"]["test"]["services"]
+    assert services["postgres"]["ports"] == ["5432:5432"]
+    assert services["mariadb"]["ports"] == ["3306:3306"]
+    assert all("--health-cmd" in svc["options"] for svc in services.values())
+    assert workflow["jobs"]["test"]["env"]["CI"] == "true"
+    pythons = {s["with"]["python-version"] for j in workflow["jobs"].values() for s in j["steps"] if "with" in s}
+    assert pythons == {"3.11"}
