@@ -4,7 +4,6 @@ scrapes it (every second, ``honor_labels``), and the test reads them back throug
 from __future__ import annotations
 
 import logging
-import time
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import TYPE_CHECKING
@@ -53,6 +52,12 @@ def value(prometheus: Server, promql: str) -> float:
     return float(found[0]["value"][1])
 
 
+def pushed_at(prometheus: Server, dag_id: str, task_id: str) -> float:
+    """When the Pushgateway received the group's last push (its own ``push_time_seconds``). The wall clock
+    of these machines may step between two readings in a test, so timestamps are compared with this one."""
+    return value(prometheus, f'push_time_seconds{{job="dataframe_pipeline",dag_id="{dag_id}",task_id="{task_id}"}}')
+
+
 def run_pipeline(tmp_path: Path, csv_file: Path, dag_id: str = DAG_ID) -> tuple[dict, dict]:
     lake = (tmp_path / "lake").as_uri()
     with DAG(dag_id, schedule=None):
@@ -72,7 +77,6 @@ def test_step_metrics_reach_prometheus(
     tmp_path: Path, csv_file: Path, pushgateway: Server, prometheus: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(URL_ENV, pushgateway.url)
-    before = time.time()
     results = dict(zip(("ingest", "clean"), run_pipeline(tmp_path, csv_file), strict=True))
     assert results["ingest"]["accounting"]["rows_quarantined"] == 1  # the input did what the test expects
     assert results["clean"]["accounting"]["dropped_by_rule"] == {"exact_duplicates": 1}
@@ -98,7 +102,8 @@ def test_step_metrics_reach_prometheus(
         speed = value(prometheus, f"dataframe_pipeline_rows_per_second{sel}")
         assert speed == pytest.approx(acct["rows_in"] / duration)
         assert value(prometheus, f"dataframe_pipeline_peak_memory_bytes{sel}") > 50 * 2**20  # a Python with Airflow
-        assert before <= value(prometheus, f"dataframe_pipeline_last_success_timestamp_seconds{sel}") <= time.time()
+        stamp = value(prometheus, f"dataframe_pipeline_last_success_timestamp_seconds{sel}")
+        assert stamp == pytest.approx(pushed_at(prometheus, DAG_ID, task_id), abs=5)
 
     # one series per task: the grouping key keeps ingest's and clean's pushes apart
     assert len(query(prometheus, f'dataframe_pipeline_rows_in{{dag_id="{DAG_ID}"}}')) == 2
@@ -115,11 +120,10 @@ def test_a_failed_step_pushes_its_failure_time(
             storage_root=(tmp_path / "lake").as_uri(),
             transforms=[{"no_such_transform": {}}],
         )
-    before = time.time()
     with pytest.raises(AirflowFailException, match="no_such_transform"):
         op.execute(context())
     stamp = value(prometheus, 'dataframe_pipeline_last_failure_timestamp_seconds{dag_id="metrics_it_failure"}')
-    assert before <= stamp <= time.time()
+    assert stamp == pytest.approx(pushed_at(prometheus, "metrics_it_failure", "clean"), abs=5)
     assert query(prometheus, 'dataframe_pipeline_last_success_timestamp_seconds{dag_id="metrics_it_failure"}') == []
 
 
