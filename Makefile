@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-v2-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 export AIRFLOW_PORT ?= 8080
 
-.PHONY: help venv chromium run stop status test test-unit test-e2e bench lint format docs lock clean
+.PHONY: help venv chromium prometheus run stop status test test-unit test-e2e bench lint format docs lock clean
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -24,6 +24,12 @@ chromium:  ## install Debian's chromium when missing (the e2e tier opens the qua
 	@command -v chromium >/dev/null || { SUDO=; sudo -n true 2>/dev/null && SUDO=sudo; \
 		$$SUDO apt-get install -y chromium || { $$SUDO apt-get update && $$SUDO apt-get install -y chromium; }; }
 
+prometheus:  ## install Debian's Prometheus (with promtool) and Pushgateway when missing (the metrics tests run them)
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null && command -v prometheus-pushgateway >/dev/null || \
+		{ SUDO=; sudo -n true 2>/dev/null && SUDO=sudo; \
+		$$SUDO apt-get install -y prometheus prometheus-pushgateway || \
+		{ $$SUDO apt-get update && $$SUDO apt-get install -y prometheus prometheus-pushgateway; }; }
+
 run: venv  ## start Airflow locally and run orders_pipeline end to end (Airflow stays up for the UI)
 	$(BIN)/python include/scripts/local_airflow.py demo
 
@@ -33,7 +39,7 @@ stop:  ## stop the Airflow started by `make run`
 status:  ## is the local Airflow running and healthy?
 	$(BIN)/python include/scripts/local_airflow.py status
 
-test: venv chromium  ## run every test tier (unit, dags, integration, e2e)
+test: venv chromium prometheus  ## run every test tier (unit, dags, integration, e2e)
 	$(BIN)/python -m pytest
 
 test-unit: venv  ## only the fast tiers
@@ -47,9 +53,10 @@ bench: venv  ## benchmarks against a baseline in the same run: each ingest conne
 	$(BIN)/python include/benchmarks/bench_pipeline.py
 	$(BIN)/python include/benchmarks/bench_validate.py --rows 5000000
 
-lint: venv  ## ruff lint and format check
+lint: venv  ## ruff lint (with the security rules) and format check, mypy type check of plugins/
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: venv  ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff check --fix .

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import time
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator, ObjectStoragePath
@@ -28,6 +29,7 @@ from dataframe_pipeline.exceptions import (
     PipelineError,
     ValidationFailedError,
 )
+from dataframe_pipeline.metrics import push_step_metrics
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -231,14 +233,17 @@ class StepOperator(BaseOperator):
         super().render_template_fields(context, jinja_env)
 
     def execute(self, context: Context) -> dict[str, Any]:
+        started = time.monotonic()
         try:
             self.validate_config()
             self._lineage_runner = self.runner(context)  # kept for the OpenLineage listener
             self._lineage_result = self._lineage_runner.run().as_dict()
+            push_step_metrics(self, context, self._lineage_result, started=started, size_of=_dataset_bytes)
             return self._lineage_result
         except NothingToIngestError as err:
             raise AirflowSkipException(str(err)) from err
         except (*NON_RETRYABLE, PartitionError) as err:
+            push_step_metrics(self, context, None, started=started, failed=err)
             raise AirflowFailException(f"{type(err).__name__}: {err}") from err
         except PipelineError as err:
             if getattr(err, "retryable", True):  # e.g. a source that may answer later (HTTP 5xx)

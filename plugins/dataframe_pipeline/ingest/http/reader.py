@@ -87,7 +87,7 @@ class HttpReader:
         self.stats = HttpStats()
         started = self.clock()
         redactor = _redactor_for(source)
-        hooks = _Hooks(self.sleep, self.clock, self.wall_clock, self.rng or random.Random())
+        hooks = _Hooks(self.sleep, self.clock, self.wall_clock, self.rng or random.Random())  # noqa: S311 - backoff jitter, not a secret
         # records of every page are flattened, typed and rejected by the shared record layer; the
         # columns are decided by the first page holding a good record
         tabulator = _Tabulator(None, RecordOptions(flatten_sep=source.flatten_sep), typed_values=True)

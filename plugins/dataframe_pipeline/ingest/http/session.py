@@ -160,7 +160,8 @@ class _TokenRejected(Exception):
 def _retried(state: tenacity.RetryCallState) -> _Retryable:
     """The :class:`_Retryable` of the attempt the retries are deciding on."""
     error = state.outcome.exception() if state.outcome is not None else None
-    assert isinstance(error, _Retryable)  # the retry predicate retries nothing else
+    if not isinstance(error, _Retryable):  # the retry predicate retries nothing else
+        raise TypeError(f"not a retryable attempt: {error!r}")
     return error
 
 

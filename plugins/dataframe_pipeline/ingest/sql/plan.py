@@ -86,7 +86,8 @@ class _Catalogue:
 
 def _load_catalogue(inspector: Inspector, source: SqlSource) -> _Catalogue:
     schema, table = source.schema, source.table
-    assert table is not None
+    if table is None:  # a table source always names its table (SqlSource checks it)
+        raise ValueError("a table source needs a table")
     if schema is not None:
         schemas = inspector.get_schema_names()
         if schema not in schemas:
@@ -167,7 +168,8 @@ def _wanted_order(source: SqlSource) -> list[str]:
 
 
 def _query_text(source: SqlSource) -> sa.TextClause:
-    assert source.query is not None
+    if source.query is None:  # a query source always has its query (SqlSource checks it)
+        raise ValueError("a query source needs a query")
     clause = sa.text(source.query)
     return clause.bindparams(**source.params) if source.params else clause
 

@@ -128,7 +128,8 @@ class SqlReader:
         """
         self.stats = ReadStats()
         self.check()
-        assert self._plan is not None
+        if self._plan is None:  # check() plans or raises
+            raise RuntimeError("the read was not planned")
         return self._stream(self._plan)
 
     def close(self) -> None:
@@ -296,7 +297,8 @@ class SqlReader:
 def _retried(state: tenacity.RetryCallState) -> _RetryableError:
     """The :class:`_RetryableError` of the attempt the retries are deciding on."""
     error = state.outcome.exception() if state.outcome is not None else None
-    assert isinstance(error, _RetryableError)  # the retry predicate retries nothing else
+    if not isinstance(error, _RetryableError):  # the retry predicate retries nothing else
+        raise TypeError(f"not a retryable attempt: {error!r}")
     return error
 
 
