@@ -222,8 +222,9 @@ class SqlStoreOperator(StepOperator):
             if model is not None:
                 distinct = list(model.key) if model.is_dimension else None
                 return ShapedSink(inner, model.build, distinct_key=distinct, name=f"star:{model.name}")
-            if self.columns is not None:
-                return ShapedSink(inner, lambda frame: select_columns(frame, self.columns), name="columns")
+            columns = self.columns
+            if columns is not None:
+                return ShapedSink(inner, lambda frame: select_columns(frame, columns), name="columns")
             return inner
 
         meta = {"run_id": context["run_id"], "table": self.table, "mode": mode, "star_table": self.star_table}

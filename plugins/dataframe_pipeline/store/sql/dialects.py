@@ -87,7 +87,10 @@ def copy_rows(conn: sa.Connection, table: sa.Table, names: Sequence[str], rows: 
     sql = f"COPY {qualified(conn, table)} ({', '.join(quote(n) for n in names)}) FROM STDIN"
     import psycopg
 
-    cursor = conn.connection.dbapi_connection.cursor()
+    raw = conn.connection.dbapi_connection
+    if raw is None:
+        raise RuntimeError("COPY needs an open DBAPI connection")
+    cursor = raw.cursor()
     try:
         with cursor.copy(sql) as copy:
             for row in rows:
@@ -145,7 +148,8 @@ def merge_sql(conn: sa.Connection, target: sa.Table, staging: sa.Table, key: Seq
     names = [c.name for c in target.columns]
     cols = ", ".join(quote(n) for n in names)
     changed = [n for n in names if n not in key] if update else []
-    head = f"INSERT INTO {qualified(conn, target)} ({cols}) SELECT {cols} FROM {qualified(conn, staging)}"
+    # identifiers only, each checked by check_identifier and quoted by the dialect; values are never inlined
+    head = f"INSERT INTO {qualified(conn, target)} ({cols}) SELECT {cols} FROM {qualified(conn, staging)}"  # noqa: S608
     if dialect_family(conn.dialect.name) == "mysql":
         # VALUES(c): the row that was to be inserted; "k = k" keeps the existing row
         keep = f"{qualified(conn, target)}.{quote(key[0])}"

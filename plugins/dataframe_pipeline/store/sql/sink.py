@@ -178,9 +178,9 @@ class SqlTableSink:
         try:
             if self._conn is None:
                 self._start(None)
-            if self._conn is not None:
+            if self._conn is not None and self._tx is not None:
                 if self._staging is not None:
-                    self._merge()
+                    self._merge(self._staging)
                 self._tx.commit()
         except BaseException:
             self.abort()
@@ -330,16 +330,23 @@ class SqlTableSink:
                 f"so mode {self.mode} cannot match rows by it"
             )
 
+    def _opened(self) -> tuple[sa.Connection, sa.Table]:
+        """The load's connection and target table (set by ``_start``)."""
+        if self._conn is None or self._target is None:
+            raise RuntimeError(f"{self.qualified_name}: the load has not started")
+        return self._conn, self._target
+
     def _load(self, table: pa.Table) -> None:
-        target = self._staging if self._staging is not None else self._target
-        check_fits(table, self._target, self.dialect, self._stats["rows"])
+        conn, target_table = self._opened()
+        target = self._staging if self._staging is not None else target_table
+        check_fits(table, target_table, self.dialect, self._stats["rows"])
         names = table.column_names
         send = dialects.copy_rows if self.method == "copy" else dialects.insert_rows
         for start in range(0, table.num_rows, self.chunk_rows):
             chunk = table.slice(start, self.chunk_rows)
             rows = list(zip(*python_columns(chunk, self.dialect), strict=True))
             try:
-                send(self._conn, target, names, rows)
+                send(conn, target, names, rows)
             except (sa.exc.IntegrityError, sa.exc.DataError) as err:
                 raise DataContractError(
                     f"{self.qualified_name} refused rows {self._stats['rows'] + start}-"
@@ -348,16 +355,17 @@ class SqlTableSink:
         self._digest.update(_batch_digest(table))
         self._stats["rows"] += table.num_rows
 
-    def _merge(self) -> None:
-        duplicates = dialects.duplicate_keys(self._conn, self._staging, self.key)
+    def _merge(self, staging: sa.Table) -> None:
+        conn, target = self._opened()
+        duplicates = dialects.duplicate_keys(conn, staging, self.key)
         if duplicates:
             raise DataContractError(
                 f"{self.qualified_name}: key {self.key} occurs more than once in this load, e.g. {duplicates} "
                 "(deduplicate before an upsert: which row should win?)"
             )
-        sql = dialects.merge_sql(self._conn, self._target, self._staging, self.key, update=self.mode == "upsert")
-        self._conn.exec_driver_sql(sql)
-        dialects.drop_staging(self._conn, self._staging)
+        sql = dialects.merge_sql(conn, target, staging, self.key, update=self.mode == "upsert")
+        conn.exec_driver_sql(sql)
+        dialects.drop_staging(conn, staging)
 
     def _close(self) -> None:
         if self._conn is not None:
