@@ -311,10 +311,7 @@ class WindowAggregator:
         self.counts.windows_emitted += int(fresh.sum())
         self.counts.windows_reemitted += int(dirty.sum())
         emitted = self._output(partials.loc[emit], watermark)
-        if spec.late_policy == "merge":
-            keep = ~closed | (ends > watermark - spec.retain_seconds * _MS)
-        else:
-            keep = ~closed
+        keep = ~closed | (ends > watermark - spec.retain_seconds * _MS) if spec.late_policy == "merge" else ~closed
         self.state.partials = partials.loc[keep].reset_index(drop=True)
         return emitted
 

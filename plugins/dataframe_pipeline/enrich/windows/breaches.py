@@ -11,6 +11,7 @@ evaluated for its key does not change the timeline; a window without a value (no
 from __future__ import annotations
 
 import json
+import math
 import operator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -98,7 +99,8 @@ class Breach:
 
     def title(self) -> str:
         who = ", ".join(f"{k}={v}" for k, v in self.key.items())
-        return f"threshold breach {self.rule}: {self.description} for {who} since window {self.opened_at} (value {self.value:g})"
+        since = f"since window {self.opened_at} (value {self.value:g})"
+        return f"threshold breach {self.rule}: {self.description} for {who} {since}"
 
     def as_dict(self) -> dict[str, Any]:
         return {**vars(self), "alert_id": self.alert_id}
@@ -136,7 +138,7 @@ class BreachTracker:
                 if key_text in last and start <= last[key_text]:
                     continue
                 last[key_text] = start
-                if value is None or value != value:  # no value in the window: the breach stays as it is
+                if value is None or math.isnan(value):  # no value in the window: the breach stays as it is
                     continue
                 crossed = bool(compare(float(value), float(rule.threshold)))
                 if crossed and key_text not in is_open:

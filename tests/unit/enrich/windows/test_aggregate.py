@@ -30,7 +30,7 @@ def stream(n: int, seed: int, disorder_s: int = 90) -> pd.DataFrame:
             "event_time": (base + jitter).astype("datetime64[ms, UTC]"),
             "temperature_c": temps,
             "humidity_pct": rng.uniform(30, 60, n),
-        }  # fmt: skip
+        }
     )
 
 
@@ -158,7 +158,7 @@ def test_events_without_time_or_key_fail_loudly() -> None:
         ("late_policy", {"late_policy": "drop"}),
         ("keys", {"keys": "device_id"}),
         ("allowed_lateness_seconds", {"allowed_lateness_seconds": -1}),
-    ],  # fmt: skip
+    ],
 )
 def test_bad_configuration_names_the_field(field, changes) -> None:
     options = {"keys": ("device_id",), "values": ("t",), "size_seconds": 60, **changes}
