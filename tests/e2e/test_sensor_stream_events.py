@@ -54,6 +54,7 @@ def stream_airflow(tmp_path_factory):
     )
     try:
         af.start(timeout=240)
+        af.load_settings()  # the pool of the steps; the Kafka connections of the environment win over its own
         yield af, broker
     finally:
         af.stop()
