@@ -149,7 +149,10 @@ class WindowAggregateOperator(StepOperator):
                       "the start" if plan.base is None else f"snapshot {plan.base.get('seq')}")  # fmt: skip
 
         def template() -> Any:
-            return next(iter(source.batches(1)()), None)
+            import pandas as pd
+
+            first = next(iter(source.batches(1)()), None)
+            return first.iloc[0:0] if first is not None else pd.DataFrame(columns=source.columns)
 
         def after_commit() -> dict[str, Any]:
             return self._after_commit(context, store, run, partition)
