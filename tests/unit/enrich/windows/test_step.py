@@ -57,8 +57,13 @@ def test_windows_late_rows_and_accounting(tmp_path) -> None:
 
 
 def test_an_input_without_rows_writes_empty_outputs(tmp_path) -> None:
-    empty = pd.DataFrame({"device_id": pd.Series([], dtype=str), "event_time": pd.Series([], dtype="datetime64[ms, UTC]"),
-                          "temperature_c": pd.Series([], dtype=float)})  # fmt: skip
+    empty = pd.DataFrame(
+        {
+            "device_id": pd.Series([], dtype=str),
+            "event_time": pd.Series([], dtype="datetime64[ms, UTC]"),
+            "temperature_c": pd.Series([], dtype=float),
+        }
+    )
     result, _ = run_step(tmp_path, dataset(tmp_path / "in", empty))
     assert result["dataset"]["rows"] == 0 and result["late"]["rows"] == 0
     assert result["windows"]["events"] == 0
