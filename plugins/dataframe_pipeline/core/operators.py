@@ -79,7 +79,13 @@ def _zone_name(zone: Any) -> str:
 
 def run_partition(context: Context) -> Partition:
     """The partition of the task's run: computed once per task and kept in the context (``partition``)."""
-    from dataframe_pipeline.core.partition import PARTITION_PARAM, RunFacts, event_partitions, resolve_partition
+    from dataframe_pipeline.core.partition import (
+        PARTITION_PARAM,
+        RunFacts,
+        event_partitions,
+        from_trigger_only,
+        resolve_partition,
+    )
 
     if context.get("partition") is not None:
         return context["partition"]
@@ -97,6 +103,8 @@ def run_partition(context: Context) -> Partition:
         events = context.get("triggering_asset_events") or {}
         extras = [getattr(event, "extra", None) for group in dict(events).values() for event in group]
         facts = dataclasses.replace(facts, event_partitions=event_partitions(extras))
+        if not facts.event_partitions and from_trigger_only(extras):
+            facts = dataclasses.replace(facts, woken_at=getattr(dag_run, "run_after", None))
     partition = resolve_partition(facts, schedule_of(context.get("dag")))
     context["partition"] = partition  # type: ignore[typeddict-unknown-key]
     return partition

@@ -11,7 +11,10 @@ in this order:
    timetables and assets);
 3. the run's logical date, aligned to the schedule: the schedule interval that contains it;
 4. for an asset-triggered run (no logical date), the partition the triggering asset events carry in
-   their ``extra`` (``{"partition": {"start": ...}}``), when they agree on one.
+   their ``extra`` (``{"partition": {"start": ...}}``), when they agree on one;
+5. for a run woken by an ``AssetWatcher`` (its events come from a trigger and carry no partition: a
+   Kafka message arrived), the second of its ``run_after``: each wake-up is its own partition, so a
+   micro-batch ingest of the run reads what arrived since the last one (``ingest/kafka/offsets.py``).
 
 A run with none of these fails at once with :class:`~dataframe_pipeline.exceptions.PartitionError`,
 saying what to pass. Why not Airflow's data interval: a manual run for logical date X gets the interval
@@ -205,6 +208,8 @@ class RunFacts:
     partition_date: datetime | None = None
     partition_key: str | None = None
     event_partitions: tuple[Mapping[str, Any], ...] = ()
+    #: the ``run_after`` of a run woken by an AssetWatcher (events from a trigger, without a partition)
+    woken_at: datetime | None = None
 
 
 def grain_of(start: datetime, end: datetime) -> str:
@@ -234,6 +239,9 @@ def resolve_partition(run: RunFacts, schedule: Schedule) -> Partition:
         return _aligned(run.logical_date, schedule, "logical_date")
     if run.event_partitions:
         return _from_events(run)
+    if run.woken_at is not None:
+        start = _utc(run.woken_at).replace(microsecond=0)
+        return Partition(start, start + timedelta(seconds=1), "second", "UTC", origin="asset_watcher")
     raise PartitionError(
         "partition",
         None,
@@ -322,6 +330,7 @@ def _from_events(run: RunFacts) -> Partition:
 
 def event_partitions(extras: Iterable[Mapping[str, Any] | None]) -> tuple[Mapping[str, Any], ...]:
     """The ``partition`` entries of asset event extras (events without one are ignored)."""
+    # an AssetWatcher's event has {"from_trigger": True, "payload": ...}: see from_trigger_only
     out = []
     for extra in extras:
         entry = (extra or {}).get("partition")
@@ -334,3 +343,9 @@ def _utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
+
+
+def from_trigger_only(extras: Iterable[Mapping[str, Any] | None]) -> bool:
+    """Whether every asset event came from a trigger (an ``AssetWatcher``: a wake-up, not a publication)."""
+    found = [extra or {} for extra in extras]
+    return bool(found) and all(extra.get("from_trigger") is True for extra in found)
