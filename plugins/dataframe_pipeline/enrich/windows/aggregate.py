@@ -311,7 +311,9 @@ class WindowAggregator:
         self.counts.windows_emitted += int(fresh.sum())
         self.counts.windows_reemitted += int(dirty.sum())
         emitted = self._output(partials.loc[emit], watermark)
-        keep = ~closed | (ends > watermark - spec.retain_seconds * _MS) if spec.late_policy == "merge" else ~closed
+        keep = ~closed  # no watermark yet: nothing is closed, every window stays open
+        if spec.late_policy == "merge" and watermark is not None:
+            keep = keep | (ends > watermark - spec.retain_seconds * _MS)  # closed windows a late event may reopen
         self.state.partials = partials.loc[keep].reset_index(drop=True)
         return emitted
 
