@@ -11,7 +11,7 @@ and category and standard-scales the numbers, `refine` adds PCA components and a
 seeded train/test split (each split also written as a dataset of its own) and draws a t-SNE picture
 of the scaled numbers (`refine/tsne.png`), `validate` runs the Great Expectations suite
 `include/expectations/orders_curated.json` and `store` publishes the partition
-`date=<date>/split=<split>/` of the curated `orders` dataset, replacing it on re-runs.
+`date=<date>/split=<split>/` of the curated Delta table `orders` as a new version, replacing it on re-runs.
 
 Imputation values, outlier fences, categories, scales and the PCA are not fitted on the day's file:
 they come from the state `orders_training` fitted over a window and published (`fitted_from`, version
@@ -38,7 +38,7 @@ from dataframe_pipeline.defaults import default_args, partition_params, run_dead
 from dataframe_pipeline.enrich.operators import EnrichOperator
 from dataframe_pipeline.ingest.operators import FileIngestOperator
 from dataframe_pipeline.refine.operators import RefineOperator
-from dataframe_pipeline.store.operators import ParquetStoreOperator
+from dataframe_pipeline.store.operators import DeltaStoreOperator
 from dataframe_pipeline.validate.operators import ValidateOperator
 
 START = pendulum.parse(os.environ.get("ORDERS_START_DATE", "2026-10-01"), tz="UTC")
@@ -95,7 +95,7 @@ def orders_pipeline():
     validate = ValidateOperator(
         task_id="validate", input_dataset=refine.output, suite="include/expectations/orders_curated.json"
     )
-    store = ParquetStoreOperator(
+    store = DeltaStoreOperator(
         task_id="store",
         input_dataset=validate.output,
         dataset_name="orders",

@@ -13,7 +13,7 @@ import pytest
 from dataframe_pipeline.clean.operators import CleanOperator
 from dataframe_pipeline.core.dataset import DatasetReader, DatasetWriter
 from dataframe_pipeline.ingest.operators import FileIngestOperator
-from dataframe_pipeline.store.operators import ParquetStoreOperator
+from dataframe_pipeline.store.operators import DeltaStoreOperator
 
 BUCKET = "lake"
 
@@ -93,7 +93,7 @@ def test_operators_read_and_write_s3(s3) -> None:
         transforms=[{"coerce_types": {"types": {"id": "int", "amount": "float"}}}],
     ).execute(_context())  # fmt: skip
     assert (cleaned["accounting"]["rows_out"], cleaned["accounting"]["rows_quarantined"]) == (1, 1)
-    stored = ParquetStoreOperator(
+    stored = DeltaStoreOperator(
         task_id="store", input_dataset=cleaned, dataset_name="orders",
         curated_root=f"s3://lake_s3@{BUCKET}/curated", storage_root=root,
     ).execute(_context())  # fmt: skip

@@ -90,6 +90,14 @@ def partition_predicate(values: Mapping[str, str]) -> str:
     return " AND ".join(f"{name} = '{str(value).replace(chr(39), chr(39) * 2)}'" for name, value in values.items())
 
 
+def decoded(table: pa.Table) -> pa.Table:
+    """Dictionary-encoded columns (pandas categoricals) as their values: Delta has no dictionary type,
+    and delta-rs cannot partition by one."""
+    fields = [pa.field(f.name, f.type.value_type) if pa.types.is_dictionary(f.type) else f for f in table.schema]
+    schema = pa.schema(fields, metadata=table.schema.metadata)
+    return table if schema.equals(table.schema) else table.cast(schema)
+
+
 def _check_partition(partition: Mapping[str, str], subpartition_by: Sequence[str]) -> None:
     if not partition:
         raise ConfigurationError("partition", dict(partition), "at least one partition column is needed")
@@ -239,6 +247,7 @@ class DeltaPublisher:
     def write(self, batch: pd.DataFrame | pa.Table | pa.RecordBatch) -> None:
         data = to_arrow(batch, self._data_schema)
         if self._data_schema is None:
+            data = decoded(data)
             self._data_schema = data.schema
             rows = self._prepare(data)
             self._check_contract(rows.schema)  # before any file is written
