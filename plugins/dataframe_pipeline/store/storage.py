@@ -110,3 +110,16 @@ def _azure_options(conn_id: str) -> dict[str, str]:
         if endpoint.startswith("http://"):
             options["azure_storage_allow_http"] = "true"
     return options
+
+
+def table_uri(name_or_uri: str, curated_root: str) -> str:
+    """A curated table's lake URI: ``orders`` is ``<curated root>/orders``; a URI or an absolute path
+    is taken as it is.
+
+    :raises ConfigurationError: (field ``table``) an empty name or one with ``..``.
+    """
+    if not isinstance(name_or_uri, str) or not name_or_uri.strip() or ".." in name_or_uri.split("/"):
+        raise ConfigurationError("table", name_or_uri, "must be a curated dataset name or a table URI")
+    if "://" in name_or_uri or name_or_uri.startswith("/"):
+        return name_or_uri
+    return f"{curated_root.rstrip('/')}/{name_or_uri}"
