@@ -6,6 +6,9 @@ BIN := $(VENV)/bin
 # The stamp changes with the pinned requirements and with the install recipe's version (bump -v2 when it changes).
 STAMP := $(VENV)/.installed-v2-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 export AIRFLOW_PORT ?= 8080
+# Azurite (the Azure Storage emulator of the integration tests), installed locally with npm
+AZURITE_VERSION := 3.37.0
+AZURITE := .tools/azurite/node_modules/.bin/azurite-blob
 
 .PHONY: help venv run stop status test test-unit test-e2e bench lint format docs lock clean
 
@@ -18,7 +21,11 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -r requirements.txt -r requirements-dev.txt
 	@rm -f $(VENV)/.installed-* && touch $@
 
-venv: $(STAMP)  ## create .venv and install the pinned requirements
+$(AZURITE):
+	@command -v npm >/dev/null || { echo "npm not found: the Azure integration tests will skip (fail under CI=true)"; exit 0; }; \
+	npm install --prefix .tools/azurite --no-audit --no-fund --loglevel=error azurite@$(AZURITE_VERSION)
+
+venv: $(STAMP) $(AZURITE)  ## create .venv and install the pinned requirements (and Azurite for the tests)
 
 run: venv  ## start Airflow locally and run orders_pipeline end to end (Airflow stays up for the UI)
 	$(BIN)/python include/scripts/local_airflow.py demo

@@ -88,7 +88,10 @@ def _gcs_options(conn_id: str) -> dict[str, str]:
     if endpoint:
         # object_store's GCS client takes an emulator's URL from the service-account key
         # (``gcs_base_url``) and skips OAuth with ``disable_oauth``
-        key = {"gcs_base_url": endpoint.rstrip("/"), "disable_oauth": True, "client_email": "", "private_key": ""}
+        key = {
+            "gcs_base_url": endpoint.rstrip("/"), "disable_oauth": True,
+            "client_email": "", "private_key": "", "private_key_id": "",
+        }  # fmt: skip
         return {"google_service_account_key": json.dumps(key)}
     if extra.get("keyfile_dict"):
         keyfile = extra["keyfile_dict"]
@@ -108,7 +111,7 @@ def _azure_options(conn_id: str) -> dict[str, str]:
     if endpoint:
         options["azure_storage_endpoint"] = endpoint.rstrip("/")
         if endpoint.startswith("http://"):
-            options["azure_storage_allow_http"] = "true"
+            options["allow_http"] = "true"  # object_store's client option, for Azurite
     return options
 
 
