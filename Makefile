@@ -45,9 +45,10 @@ test-unit: venv  ## only the fast tiers
 test-e2e: venv  ## only the end-to-end tests (a real Airflow)
 	$(BIN)/python -m pytest tests/e2e
 
-bench: venv  ## benchmarks against plain pandas: each ingest connector (1M rows), the pipeline (1M, 5M rows)
+bench: venv  ## benchmarks: each ingest connector (1M rows), the pipeline (1M, 5M rows), the store step (5M rows)
 	$(BIN)/python include/benchmarks/bench_ingest.py
 	$(BIN)/python include/benchmarks/bench_pipeline.py
+	$(BIN)/python include/benchmarks/bench_store.py --rows 5000000
 
 lint: venv  ## ruff lint and format check
 	$(BIN)/ruff check .

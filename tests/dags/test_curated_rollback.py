@@ -30,7 +30,8 @@ def given(dag, **values):
 
 
 def test_params_are_validated(dag) -> None:
-    assert given(dag, table="orders", version=1, reason="bad file") == {"table": "orders", "version": 1, "reason": "bad file"}  # fmt: skip
+    good = {"table": "orders", "version": 1, "reason": "bad file"}
+    assert given(dag, **good) == good
     with pytest.raises(ParamValidationError, match="reason"):
         given(dag, table="orders", version=1)  # no reason given
     for bad in ({"version": -1}, {"version": "x"}, {"table": ""}):

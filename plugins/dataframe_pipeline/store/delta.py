@@ -35,7 +35,6 @@ import logging
 import queue
 import threading
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -44,7 +43,7 @@ from dataframe_pipeline.core.dataset import DatasetRef, schema_to_columns, to_ar
 from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
     import pandas as pd
 
@@ -71,8 +70,13 @@ def schema_difference(table: Mapping[str, str], data: Mapping[str, str]) -> str:
     when they agree (order ignored: Delta matches columns by name)."""
     added = [f"{name} ({data[name]})" for name in data if name not in table]
     missing = [f"{name} ({table[name]})" for name in table if name not in data]
-    retyped = [f"{name} (table {table[name]}, data {data[name]})" for name in data if name in table and table[name] != data[name]]  # fmt: skip
-    parts = [f"{label}: {', '.join(items)}" for label, items in (("added", added), ("missing", missing), ("retyped", retyped)) if items]  # fmt: skip
+    retyped = [
+        f"{name} (table {table[name]}, data {data[name]})"
+        for name in data
+        if name in table and table[name] != data[name]
+    ]
+    named = (("added", added), ("missing", missing), ("retyped", retyped))
+    parts = [f"{label}: {', '.join(items)}" for label, items in named if items]
     return "; ".join(parts)
 
 
@@ -338,7 +342,7 @@ class DeltaPublisher:
         self._data_schema = pa.schema([schema.field(n) for n in data_names])
         try:
             self._write(schema.empty_table())
-        except Exception as err:  # noqa: BLE001 - handled like the streamed write's errors
+        except Exception as err:
             self._error = err
 
     def _after_lost_race(self, error: Exception) -> None:
@@ -348,12 +352,18 @@ class DeltaPublisher:
         for attempt in range(1, self.max_retries + 1):
             winner = self._same_run_version()
             if winner is not None:
-                log.info("a concurrent attempt of run %s published it as version %d: published once", self.manifest.get("run_id"), winner)  # fmt: skip
+                log.info(
+                    "a concurrent attempt of run %s published it as version %d: published once",
+                    self.manifest.get("run_id"), winner,
+                )  # fmt: skip
                 self._published = {"version": winner}
                 return
             if self.replay is None:
                 raise error
-            log.warning("commit to %s lost a race to another run (%s); retry %d of %d", self.shown_uri, error, attempt, self.max_retries)  # fmt: skip
+            log.warning(
+                "commit to %s lost a race to another run (%s); retry %d of %d",
+                self.shown_uri, error, attempt, self.max_retries,
+            )  # fmt: skip
             self.attempt = uuid.uuid4().hex
             self._start_version = self._table().version()
             try:

@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from dataframe_pipeline.core.runner import StepRunner
 
 
-
 class DeltaStoreOperator(StepOperator):
     """Publish the validated dataset as the run's partition of a curated Delta Lake table.
 
@@ -80,9 +79,8 @@ class DeltaStoreOperator(StepOperator):
         if not isinstance(name, str) or not name or "/" in name or name.startswith("."):
             raise ConfigurationError("dataset_name", name, "must be a plain directory name")
         columns = self.subpartition_by
-        if columns is not None and (
-            not isinstance(columns, str | list | tuple) or not columns or not all(isinstance(c, str) and c for c in self.subpartition_columns)
-        ):  # fmt: skip
+        names = self.subpartition_columns if isinstance(columns, str | list | tuple) else [None]
+        if columns is not None and (not columns or not all(isinstance(c, str) and c for c in names)):
             raise ConfigurationError("subpartition_by", columns, "must be a column name, a list of them, or None")
         if self.compression not in CODECS:
             raise ConfigurationError("compression", self.compression, f"must be one of {list(CODECS)}")

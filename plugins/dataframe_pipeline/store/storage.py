@@ -45,7 +45,9 @@ def storage_options(uri: str) -> tuple[str, dict[str, str]]:
     if scheme == "file":
         return urlsplit(uri).path, {}
     if scheme not in _SCHEMES:
-        raise ConfigurationError("table", uri, f"unknown storage scheme {scheme!r}: use a path, s3://, gs:// or abfs://")
+        raise ConfigurationError(
+            "table", uri, f"unknown storage scheme {scheme!r}: use a path, s3://, gs:// or abfs://"
+        )
     plain = f"{_SCHEMES[scheme]}://{match['rest']}"
     conn_id = match["conn"]
     if conn_id is None:

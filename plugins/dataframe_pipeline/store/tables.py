@@ -186,7 +186,9 @@ def rollback(uri: str, version: int, *, reason: str, storage_options: Mapping[st
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dataframe_pipeline.store.tables", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m dataframe_pipeline.store.tables", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("command", choices=["history", "read", "rollback"])
     parser.add_argument("uri", help="the table: a path, file://, s3://conn@bucket/prefix, gs://..., abfs://...")
     parser.add_argument("--version", type=int, help="read: this version; rollback: restore to it")

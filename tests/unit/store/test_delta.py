@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import pyarrow as pa
 import pytest
 
 from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
@@ -21,7 +20,9 @@ from dataframe_pipeline.store.tables import history, read_table
 PLUGINS = str(Path(__file__).resolve().parents[3] / "plugins")
 
 
-def publish(table: Path | str, day: str, frames, *, run_id: str = "r", fingerprint: str = "f", **kwargs) -> DeltaPublisher:
+def publish(
+    table: Path | str, day: str, frames, *, run_id: str = "r", fingerprint: str = "f", **kwargs
+) -> DeltaPublisher:
     frames = list(frames)
     publisher = DeltaPublisher(
         str(table),

@@ -65,7 +65,8 @@ def test_store_records_inputs_code_config_and_validation_and_emits_the_asset_eve
     results["ingest"] = ingest.execute(context(results))
     clean.input_dataset = results["ingest"]  # what Airflow resolves the XComArg to
     results["clean"] = clean.execute(context(results))
-    results["validate"] = {"step": "validate", "dataset": results["clean"]["dataset"], "validation": {"success": True, "evaluated": 3}}  # fmt: skip
+    verdict = {"success": True, "evaluated": 3}
+    results["validate"] = {"step": "validate", "dataset": results["clean"]["dataset"], "validation": verdict}
     store.input_dataset = results["clean"]
     ctx = context(results)
     stored = store.execute(ctx)
