@@ -146,3 +146,32 @@ def test_lake_datasets_round_trip(store: Store, request: pytest.FixtureRequest) 
     assert ref.rows == 3
     store.fs.invalidate_cache()
     assert DatasetReader(store.fs, path).read_pandas()["a"].tolist() == [0, 1, 2]
+
+
+def test_store_operator_publishes_to_a_remote_curated_root(
+    table_store: Store, tmp_path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    """DeltaStoreOperator with ``curated_root`` on the object store (the lake stays local)."""
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    from dataframe_pipeline.ingest.operators import FileIngestOperator
+    from dataframe_pipeline.store.operators import DeltaStoreOperator
+
+    monkeypatch.setenv("DATAFRAME_PIPELINE_LANDING_ROOT", str(tmp_path))
+    (tmp_path / "in.csv").write_text("id,split\n1,train\n2,test\n3,train\n")
+    ctx = {
+        "dag_run": SimpleNamespace(logical_date=datetime(2026, 10, 9, tzinfo=UTC), run_id="r"),
+        "ti": SimpleNamespace(try_number=1),
+        "run_id": "r",
+    }
+    lake = (tmp_path / "lake").as_uri()
+    ingested = FileIngestOperator(task_id="ingest", source=str(tmp_path / "in.csv"), storage_root=lake).execute(ctx)
+    root = f"{table_store.root}/op-{request.node.callspec.id}"
+    stored = DeltaStoreOperator(
+        task_id="store", input_dataset=ingested, dataset_name="t", subpartition_by="split",
+        curated_root=root, storage_root=lake,
+    ).execute(ctx)  # fmt: skip
+    assert (stored["table_uri"], stored["version"], stored["rows"]) == (f"{root}/t", 0, 3)
+    assert sorted(read_table(stored["table_uri"]).column("id").to_pylist()) == ["1", "2", "3"]  # ingest keeps text
+    assert history(stored["table_uri"])[0]["manifest"]["input_fingerprint"] == ingested["dataset"]["fingerprint"]

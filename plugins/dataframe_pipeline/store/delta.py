@@ -250,6 +250,8 @@ class DeltaPublisher:
 
     def write(self, batch: pd.DataFrame | pa.Table | pa.RecordBatch) -> None:
         data = to_arrow(batch, self._data_schema)
+        if self._data_schema is None and data.num_rows == 0:
+            return  # the types of a batch without rows may be guesses (pandas): the first rows decide
         if self._data_schema is None:
             data = decoded(data)
             self._data_schema = data.schema

@@ -18,6 +18,12 @@ lake URI                                    delta-rs
 
 A URI without a connection id uses the library's own defaults (environment, instance metadata).
 Airflow is imported only when a connection is named, so the module itself stays pure.
+
+Tested against loopback servers (``tests/integration/test_delta_storage.py``): S3 on moto needs no
+lock and no ``AWS_S3_ALLOW_UNSAFE_RENAME`` (delta-rs 1.x commits with a conditional put); Azure on
+Azurite through ``azure_storage_endpoint`` and ``allow_http``. GCS: the options reach an emulator
+(``gcs_base_url`` in the key), but delta-rs lists objects through the XML API, which
+gcp-storage-emulator does not implement (501), so Delta tables on GCS are untested here.
 """
 
 from __future__ import annotations

@@ -224,3 +224,50 @@ def test_a_writer_killed_mid_write_and_retried_leaves_each_row_once(tmp_path: Pa
     publish(table, "2026-10-01", [orders(range(1000))], run_id="r")  # the retry
     ids = read_table(str(table)).column("order_id").to_pylist()
     assert sorted(ids) == list(range(1000))
+
+
+def _other_partition_racer(table: str, day: str, barrier, out) -> None:
+    sys.path.insert(0, PLUGINS)
+    from dataframe_pipeline.store.delta import DeltaPublisher
+
+    frame = pd.DataFrame({"order_id": range(1000), "amount": [1.0] * 1000})
+    publisher = DeltaPublisher(
+        table, {"date": day}, manifest={"run_id": day}, expected_rows=1000, replay=lambda: [frame]
+    )
+    publisher.write(frame)
+    barrier.wait(60)
+    publisher.commit({})
+    out.put(publisher.details()["version"])
+
+
+def test_two_writers_of_different_partitions_both_publish(tmp_path: Path) -> None:
+    table = str(tmp_path / "orders")
+    publish(table, "2026-10-09", [orders(range(5))])
+    ctx = multiprocessing.get_context("spawn")
+    out, barrier = ctx.Queue(), ctx.Barrier(2)
+    days = ["2026-10-01", "2026-10-02"]
+    procs = [ctx.Process(target=_other_partition_racer, args=(table, day, barrier, out)) for day in days]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(120)
+        assert proc.exitcode == 0
+    assert sorted(out.get(timeout=5) for _ in procs) == [1, 2]
+    for day in days:
+        assert read_table(table, filters=[("date", "=", day)]).num_rows == 1000
+    assert read_table(table, filters=[("date", "=", "2026-10-09")]).num_rows == 5
+
+
+def test_an_empty_input_empties_its_partition_only(tmp_path: Path) -> None:
+    table = tmp_path / "orders"
+    publish(table, "2026-10-01", [orders(range(3))])
+    publish(table, "2026-10-02", [orders(range(10, 12))])
+    empty = publish(table, "2026-10-01", [orders([])])  # a batch without rows, as a reader may give
+    assert empty.details()["rows"] == 0
+    assert read_table(str(table)).column("order_id").to_pylist() == [10, 11]
+    nothing = publish(table, "2026-10-02", [])  # no batch at all
+    assert nothing.details()["rows"] == 0
+    assert read_table(str(table)).num_rows == 0
+    assert len(history(str(table))) == 4
+    with pytest.raises(DataContractError, match="no rows to publish and no table"):
+        publish(tmp_path / "new", "2026-10-01", [])
