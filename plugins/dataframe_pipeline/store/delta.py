@@ -29,6 +29,7 @@ Pure: no Airflow import.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -315,14 +316,15 @@ class DeltaPublisher:
         if self._thread is None:
             self._publish_empty()
         else:
-            self._feed.items.put(_DONE)
+            with contextlib.suppress(Exception):  # a writer that stopped early left its error in _error
+                self._put(_DONE)
             self._thread.join()
         error, self._error = self._error, None
         if isinstance(error, CommitFailedError):
             self._after_lost_race(error)
         elif error is not None:
             raise error
-        version = self._published.get("version") or self._find_own_version()
+        version = self._published["version"] if "version" in self._published else self._find_own_version()
         self._published = self._describe(version)
         log.info("published %d rows to %s version %d", self._published["rows"], self.shown_uri, version)
         return DatasetRef(
