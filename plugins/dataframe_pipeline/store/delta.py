@@ -35,6 +35,7 @@ import json
 import logging
 import queue
 import threading
+import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -95,12 +96,26 @@ def partition_predicate(values: Mapping[str, str]) -> str:
     return " AND ".join(f"{name} = '{str(value).replace(chr(39), chr(39) * 2)}'" for name, value in values.items())
 
 
+def _delta_field(field: pa.Field) -> pa.Field:
+    if pa.types.is_dictionary(field.type):
+        return _delta_field(pa.field(field.name, field.type.value_type, field.nullable))
+    if pa.types.is_timestamp(field.type) and field.type.unit == "ns":
+        return pa.field(field.name, pa.timestamp("us", field.type.tz), field.nullable)
+    return field
+
+
 def decoded(table: pa.Table) -> pa.Table:
-    """Dictionary-encoded columns (pandas categoricals) as their values: Delta has no dictionary type,
-    and delta-rs cannot partition by one."""
-    fields = [pa.field(f.name, f.type.value_type) if pa.types.is_dictionary(f.type) else f for f in table.schema]
-    schema = pa.schema(fields, metadata=table.schema.metadata)
-    return table if schema.equals(table.schema) else table.cast(schema)
+    """The batch in the types a Delta table stores: dictionary-encoded columns (pandas categoricals) as
+    their values (Delta has no dictionary type, and delta-rs cannot partition by one), nanosecond
+    timestamps (pandas) as microseconds, Delta's timestamp unit. The cast is a safe one: a value with
+    sub-microsecond digits fails instead of being truncated."""
+    schema = pa.schema([_delta_field(f) for f in table.schema], metadata=table.schema.metadata)
+    if schema.equals(table.schema):
+        return table
+    try:
+        return table.cast(schema)
+    except pa.ArrowInvalid as err:
+        raise DataContractError(f"the data does not fit Delta's types (microsecond timestamps): {err}") from err
 
 
 def _check_partition(partition: Mapping[str, str], subpartition_by: Sequence[str]) -> None:
@@ -403,9 +418,11 @@ class DeltaPublisher:
         return None
 
     def _find_own_version(self) -> int:
-        for commit in self._commits_since_start():
-            if commit.get(ATTEMPT_KEY) == self.attempt:
-                return int(commit["version"])
+        for wait in (0, 0.2, 0.5, 1, 2):  # a listing taken while another writer commits may lag behind
+            time.sleep(wait)
+            for commit in self._commits_since_start():
+                if commit.get(ATTEMPT_KEY) == self.attempt:
+                    return int(commit["version"])
         raise DataContractError(f"the commit of attempt {self.attempt} is not in the history of {self.shown_uri}")
 
     def _describe(self, version: int) -> dict[str, Any]:

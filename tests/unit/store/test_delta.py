@@ -60,6 +60,22 @@ def test_a_run_replaces_its_partition_and_nothing_else(tmp_path: Path) -> None:
     assert all(f.startswith("date=2026-10-01/") for f in again.details()["files"])
 
 
+def test_pandas_timestamps_and_categories_keep_one_schema_across_partitions(tmp_path: Path) -> None:
+    table = tmp_path / "orders"
+    for day in ("2026-10-01", "2026-10-02"):
+        frame = orders(range(3), split=["train", "test"])
+        frame["split"] = frame["split"].astype("category")
+        frame["order_ts"] = pd.to_datetime([f"{day} 10:00:00.123456"] * 3, utc=True)  # nanoseconds in pandas
+        publish(table, day, [frame], subpartition_by=["split"])
+    got = read_table(str(table), filters=[("date", "=", "2026-10-02")])
+    assert str(got.schema.field("order_ts").type) == "timestamp[us, tz=UTC]"
+    assert got.column("order_ts")[0].as_py().microsecond == 123456
+    frame = orders([1])
+    frame["order_ts"] = pd.to_datetime(["2026-10-03 10:00:00.123456789"], utc=True)
+    with pytest.raises(DataContractError, match="would lose data"):
+        publish(table, "2026-10-03", [frame])
+
+
 def test_subpartitions_and_codec(tmp_path: Path) -> None:
     table = tmp_path / "orders"
     done = publish(table, "2026-10-01", [orders(range(6), split=["train", "train", "test"])], subpartition_by=["split"])
