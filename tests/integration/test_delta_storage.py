@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 BUCKET = "lake"
 
 
+# connection ids of their own: Airflow caches an ObjectStoragePath's filesystem per scheme and
+# connection id for the process, and test_s3_storage.py starts another moto on another port
 @dataclass
 class Store:
     """One object store as a test sees it: the lake URI of a prefix and an fsspec filesystem on it."""
@@ -49,9 +51,9 @@ def s3_store() -> Iterator[Store]:
             "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"},
         }  # fmt: skip
         with pytest.MonkeyPatch.context() as patch:
-            patch.setenv("AIRFLOW_CONN_LAKE_S3", json.dumps(conn))
+            patch.setenv("AIRFLOW_CONN_DELTA_S3", json.dumps(conn))
             fs = s3fs.S3FileSystem(key="testing", secret="testing", endpoint_url=endpoint)
-            yield Store("s3", f"s3://lake_s3@{BUCKET}", fs, BUCKET)
+            yield Store("s3", f"s3://delta_s3@{BUCKET}", fs, BUCKET)
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +67,8 @@ def gcs_store() -> Iterator[Store]:
         fs.mkdir(BUCKET)
         conn = {"conn_type": "google_cloud_platform", "extra": {"endpoint": endpoint}}
         with pytest.MonkeyPatch.context() as patch:
-            patch.setenv("AIRFLOW_CONN_LAKE_GCS", json.dumps(conn))
-            yield Store("gcs", f"gs://lake_gcs@{BUCKET}", fs, BUCKET)
+            patch.setenv("AIRFLOW_CONN_DELTA_GCS", json.dumps(conn))
+            yield Store("gcs", f"gs://delta_gcs@{BUCKET}", fs, BUCKET)
 
 
 @pytest.fixture(scope="module")
@@ -82,8 +84,8 @@ def azure_store() -> Iterator[Store]:
         fs.mkdir(BUCKET)
         conn = {"conn_type": "wasb", "login": AZURITE_ACCOUNT, "password": AZURITE_KEY, "extra": {"endpoint": endpoint}}
         with pytest.MonkeyPatch.context() as patch:
-            patch.setenv("AIRFLOW_CONN_LAKE_AZURE", json.dumps(conn))
-            yield Store("azure", f"abfs://lake_azure@{BUCKET}", fs, BUCKET)
+            patch.setenv("AIRFLOW_CONN_DELTA_AZURE", json.dumps(conn))
+            yield Store("azure", f"abfs://delta_azure@{BUCKET}", fs, BUCKET)
 
 
 @pytest.fixture(params=["s3", "gcs", "azure"])
