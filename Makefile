@@ -6,6 +6,9 @@ BIN := $(VENV)/bin
 # The stamp changes with the pinned requirements and with the install recipe's version (bump -v2 when it changes).
 STAMP := $(VENV)/.installed-v2-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 export AIRFLOW_PORT ?= 8080
+# Azurite (the Azure Storage emulator of the integration tests), installed locally with npm
+AZURITE_VERSION := 3.37.0
+AZURITE := .tools/azurite/node_modules/.bin/azurite-blob
 
 .PHONY: help venv chromium prometheus run stop status test test-unit test-e2e bench lint format docs lock clean
 
@@ -18,7 +21,11 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -r requirements.txt -r requirements-dev.txt
 	@rm -f $(VENV)/.installed-* && touch $@
 
-venv: $(STAMP)  ## create .venv and install the pinned requirements
+$(AZURITE):
+	@command -v npm >/dev/null || { echo "npm not found: the Azure integration tests will skip (fail under CI=true)"; exit 0; }; \
+	npm install --prefix .tools/azurite --no-audit --no-fund --loglevel=error azurite@$(AZURITE_VERSION)
+
+venv: $(STAMP) $(AZURITE)  ## create .venv and install the pinned requirements (and Azurite for the tests)
 
 chromium:  ## install Debian's chromium when missing (the e2e tier opens the quality report in it)
 	@command -v chromium >/dev/null || { SUDO=; sudo -n true 2>/dev/null && SUDO=sudo; \
@@ -48,10 +55,12 @@ test-unit: venv  ## only the fast tiers
 test-e2e: venv chromium  ## only the end-to-end tests (a real Airflow)
 	$(BIN)/python -m pytest tests/e2e
 
-bench: venv  ## benchmarks against a baseline in the same run: each ingest connector (1M rows), the pipeline (1M, 5M rows), validate (5M)
+bench: venv  ## benchmarks against a baseline in the same run: ingest connectors (1M rows), the pipeline (1M, 5M), validate and store (5M), Kafka
 	$(BIN)/python include/benchmarks/bench_ingest.py
 	$(BIN)/python include/benchmarks/bench_pipeline.py
 	$(BIN)/python include/benchmarks/bench_validate.py --rows 5000000
+	$(BIN)/python include/benchmarks/bench_store.py --rows 5000000
+	$(BIN)/python include/benchmarks/bench_kafka.py
 
 lint: venv  ## ruff lint (with the security rules) and format check, mypy type check of plugins/
 	$(BIN)/ruff check .

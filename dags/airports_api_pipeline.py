@@ -8,7 +8,7 @@ connection `demo_api` (bearer token, cursor pagination, nested `location` flatte
 
 `ingest` pages through `/v1/airports`, `clean` types the columns and quarantines records without a
 code, a name or coordinates, `validate` runs `include/expectations/airports.json` and `store`
-publishes `airports/date=<date>/` in the curated root, replacing it on re-runs.
+publishes `date=<date>/` of the curated Delta table `airports` as a new version, replacing it on re-runs.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from dataframe_pipeline.clean.operators import CleanOperator
 from dataframe_pipeline.config import load_pipeline_config
 from dataframe_pipeline.defaults import default_args, partition_params, run_deadline
 from dataframe_pipeline.ingest.operators import HttpIngestOperator
-from dataframe_pipeline.store.operators import ParquetStoreOperator
+from dataframe_pipeline.store.operators import DeltaStoreOperator
 from dataframe_pipeline.validate.operators import ValidateOperator
 
 CONFIG = load_pipeline_config("airports_api_pipeline", steps=("clean",))
@@ -51,7 +51,7 @@ def airports_api_pipeline():
     validate = ValidateOperator(
         task_id="validate", input_dataset=clean.output, suite="include/expectations/airports.json"
     )
-    store = ParquetStoreOperator(task_id="store", input_dataset=validate.output, dataset_name="airports")
+    store = DeltaStoreOperator(task_id="store", input_dataset=validate.output, dataset_name="airports")
     chain(ingest, clean, validate, store)
 
 

@@ -30,7 +30,7 @@ from dataframe_pipeline.defaults import default_args, partition_params, run_dead
 from dataframe_pipeline.enrich.operators import EnrichOperator
 from dataframe_pipeline.ingest.operators import SqlIngestOperator
 from dataframe_pipeline.refine.operators import RefineOperator
-from dataframe_pipeline.store.operators import ParquetStoreOperator
+from dataframe_pipeline.store.operators import DeltaStoreOperator
 from dataframe_pipeline.validate.operators import ValidateOperator
 
 CONFIG = load_pipeline_config("flights_sql_pipeline")
@@ -63,7 +63,7 @@ def flights_sql_pipeline():
     validate = ValidateOperator(
         task_id="validate", input_dataset=refine.output, suite="include/expectations/flights.json"
     )
-    store = ParquetStoreOperator(
+    store = DeltaStoreOperator(
         task_id="store", input_dataset=validate.output, dataset_name="flights", subpartition_by="split"
     )
     chain(ingest, clean, enrich, refine, validate, store)

@@ -13,9 +13,10 @@ of the scaled numbers (`refine/tsne.png`), `validate` checks the schema contract
 `include/contracts/orders_curated.yaml`, streams the Great Expectations suite
 `include/expectations/orders_curated.json` (critical checks block publishing, warnings are reported;
 quality metrics go to the history under `_quality/`) and `store` publishes the partition
-`date=<date>/split=<split>/` of the curated `orders` dataset, replacing it on re-runs. `report` runs
-last, whatever happened before (also when validation blocked publishing), and writes the run's quality
-report (`report/report.html`): the "Quality report" tab of the run and the task's extra link open it.
+`date=<date>/split=<split>/` of the curated Delta table `orders` as a new version, replacing it on
+re-runs. `report` runs last, whatever happened before (also when validation blocked publishing), and
+writes the run's quality report (`report/report.html`): the "Quality report" tab of the run and the
+task's extra link open it.
 
 Imputation values, outlier fences, categories, scales and the PCA are not fitted on the day's file:
 they come from the state `orders_training` fitted over a window and published (`fitted_from`, version
@@ -43,7 +44,7 @@ from dataframe_pipeline.enrich.operators import EnrichOperator
 from dataframe_pipeline.ingest.operators import FileIngestOperator
 from dataframe_pipeline.refine.operators import RefineOperator
 from dataframe_pipeline.report.operators import QualityReportOperator, ReportFailureAlert
-from dataframe_pipeline.store.operators import ParquetStoreOperator
+from dataframe_pipeline.store.operators import DeltaStoreOperator
 from dataframe_pipeline.validate.operators import ValidateOperator
 
 START = pendulum.parse(os.environ.get("ORDERS_START_DATE", "2026-10-01"), tz="UTC")
@@ -103,7 +104,7 @@ def orders_pipeline():
         suite="include/expectations/orders_curated.json",
         contract="include/contracts/orders_curated.yaml",  # refused before publishing if the schema differs
     )
-    store = ParquetStoreOperator(
+    store = DeltaStoreOperator(
         task_id="store",
         input_dataset=validate.output,
         dataset_name="orders",

@@ -29,7 +29,7 @@ from dataframe_pipeline.config import load_pipeline_config
 from dataframe_pipeline.defaults import default_args, partition_params, run_deadline
 from dataframe_pipeline.enrich.windows.operators import WindowAggregateOperator
 from dataframe_pipeline.ingest.operators import KafkaIngestOperator
-from dataframe_pipeline.store.operators import ParquetStoreOperator
+from dataframe_pipeline.store.operators import DeltaStoreOperator
 
 CONFIG = load_pipeline_config("sensor_stream_pipeline", steps=("clean",))
 TOPIC = os.environ.get("SENSOR_TOPIC", "sensor-readings")
@@ -91,7 +91,7 @@ def sensor_stream_events():
         allowed_lateness_seconds=30,
         alerts=[{"name": "hot", "column": "temperature_c", "aggregate": "mean", "op": ">", "threshold": HOT_CELSIUS}],
     )
-    store = ParquetStoreOperator(task_id="store", input_dataset=clean.output, dataset_name="sensor_readings_events")
+    store = DeltaStoreOperator(task_id="store", input_dataset=clean.output, dataset_name="sensor_readings_events")
     chain(ingest, clean, [windows, store])
 
 

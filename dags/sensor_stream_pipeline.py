@@ -25,7 +25,7 @@ from dataframe_pipeline.clean.operators import CleanOperator
 from dataframe_pipeline.config import load_pipeline_config
 from dataframe_pipeline.defaults import default_args, partition_params, run_deadline
 from dataframe_pipeline.ingest.operators import KafkaIngestOperator
-from dataframe_pipeline.store.operators import ParquetStoreOperator
+from dataframe_pipeline.store.operators import DeltaStoreOperator
 
 CONFIG = load_pipeline_config("sensor_stream_pipeline", steps=("clean",))
 TOPIC = os.environ.get("SENSOR_TOPIC", "sensor-readings")
@@ -54,7 +54,7 @@ def sensor_stream_pipeline():
         column_types={"temperature_c": "double", "humidity_pct": "double"},
     )
     clean = CleanOperator(task_id="clean", input_dataset=ingest.output, transforms=CONFIG["clean"])
-    store = ParquetStoreOperator(task_id="store", input_dataset=clean.output, dataset_name="sensor_readings")
+    store = DeltaStoreOperator(task_id="store", input_dataset=clean.output, dataset_name="sensor_readings")
     chain(ingest, clean, store)
 
 

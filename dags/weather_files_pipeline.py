@@ -22,7 +22,7 @@ from dataframe_pipeline.clean.operators import CleanOperator
 from dataframe_pipeline.config import load_pipeline_config
 from dataframe_pipeline.defaults import default_args, partition_params, run_deadline
 from dataframe_pipeline.ingest.operators import FileIngestOperator
-from dataframe_pipeline.store.operators import ParquetStoreOperator
+from dataframe_pipeline.store.operators import DeltaStoreOperator
 from dataframe_pipeline.validate.operators import ValidateOperator
 
 CONFIG = load_pipeline_config("weather_files_pipeline", steps=("clean",))
@@ -50,7 +50,7 @@ def weather_files_pipeline():
     validate = ValidateOperator(
         task_id="validate", input_dataset=clean.output, suite="include/expectations/weather.json"
     )
-    store = ParquetStoreOperator(task_id="store", input_dataset=validate.output, dataset_name="weather")
+    store = DeltaStoreOperator(task_id="store", input_dataset=validate.output, dataset_name="weather")
     chain(ingest, clean, validate, store)
 
 

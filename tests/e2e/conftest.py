@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import pyarrow.dataset as pads
 import pytest
 
 from include.scripts.local_airflow import LocalAirflow, prepare_demo_data, train
@@ -50,8 +49,7 @@ def local_path(uri: str) -> Path:
 
 
 def curated(af: LocalAirflow, dataset: str, day: str) -> pd.DataFrame:
-    return (
-        pads.dataset(af.data_dir / "curated" / dataset, partitioning="hive")
-        .to_table(filter=pads.field("date") == day)
-        .to_pandas()
-    )
+    """The rows of one day of a curated Delta table, as its latest version holds them."""
+    from dataframe_pipeline.store.tables import read_table
+
+    return read_table(str(af.data_dir / "curated" / dataset), filters=[("date", "=", day)]).to_pandas()

@@ -30,7 +30,7 @@ from airflow.sdk import DAG, chain
 
 from dataframe_pipeline.clean.operators import CleanOperator
 from dataframe_pipeline.ingest.operators import FileIngestOperator
-from dataframe_pipeline.store.operators import ParquetStoreOperator
+from dataframe_pipeline.store.operators import DeltaStoreOperator
 from dataframe_pipeline.validate.operators import ValidateOperator
 
 HERE = Path(os.environ["DATAFRAME_PIPELINE_LANDING_ROOT"])
@@ -44,7 +44,7 @@ for name in ("good", "bad"):
             task_id="clean", input_dataset=ingest.output, transforms=[{"coerce_types": {"types": {"amt": "float"}}}]
         )
         validate = ValidateOperator(task_id="validate", input_dataset=clean.output, suite=str(HERE / "suite.json"))
-        store = ParquetStoreOperator(task_id="store", input_dataset=validate.output, dataset_name=f"orders_{name}")
+        store = DeltaStoreOperator(task_id="store", input_dataset=validate.output, dataset_name=f"orders_{name}")
         chain(ingest, clean, validate, store)
 """
 

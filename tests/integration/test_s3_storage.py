@@ -1,5 +1,6 @@
 """Datasets and the curated store on the S3 API (moto in server mode, on loopback), reached the way
-the operators reach it: ObjectStoragePath with an Airflow AWS connection, through s3fs."""
+the operators reach it: ObjectStoragePath with an Airflow AWS connection, through s3fs (datasets) and
+delta-rs (the curated Delta table)."""
 
 from __future__ import annotations
 
@@ -13,20 +14,17 @@ import pytest
 from dataframe_pipeline.clean.operators import CleanOperator
 from dataframe_pipeline.core.dataset import DatasetReader, DatasetWriter
 from dataframe_pipeline.ingest.operators import FileIngestOperator
-from dataframe_pipeline.store.operators import ParquetStoreOperator
+from dataframe_pipeline.store.operators import DeltaStoreOperator
+from tests.integration.servers import moto_s3
 
 BUCKET = "lake"
 
 
 @pytest.fixture(scope="module")
 def s3_endpoint():
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    # a process of its own: delta-rs (the store step) holds the GIL while it waits for the server
+    with moto_s3() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture
@@ -93,13 +91,12 @@ def test_operators_read_and_write_s3(s3) -> None:
         transforms=[{"coerce_types": {"types": {"id": "int", "amount": "float"}}}],
     ).execute(_context())  # fmt: skip
     assert (cleaned["accounting"]["rows_out"], cleaned["accounting"]["rows_quarantined"]) == (1, 1)
-    stored = ParquetStoreOperator(
+    stored = DeltaStoreOperator(
         task_id="store", input_dataset=cleaned, dataset_name="orders",
         curated_root=f"s3://lake_s3@{BUCKET}/curated", storage_root=root,
     ).execute(_context())  # fmt: skip
     assert stored["curated_uri"] == "s3://lake_s3@lake/curated/orders/date=2026-10-09"
+    assert (stored["table_uri"], stored["version"], stored["rows"]) == ("s3://lake_s3@lake/curated/orders", 0, 1)
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="curated/")["Contents"]}
-    assert keys == {
-        "curated/orders/date=2026-10-09/part-00000.parquet",
-        "curated/orders/date=2026-10-09/_manifest.json",
-    }
+    assert "curated/orders/_delta_log/00000000000000000000.json" in keys
+    assert {k.rsplit("/", 1)[0] for k in keys if k.endswith(".parquet")} == {"curated/orders/date=2026-10-09"}

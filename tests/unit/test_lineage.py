@@ -23,7 +23,7 @@ from dataframe_pipeline.lineage import (
     step_lineage,
     table_uri,
 )
-from dataframe_pipeline.store.operators import ParquetStoreOperator
+from dataframe_pipeline.store.operators import DeltaStoreOperator
 from dataframe_pipeline.validate.operators import ValidateOperator
 
 HOST = f"file://{socket.gethostname()}"
@@ -193,7 +193,7 @@ def steps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
         task_id="validate", input_dataset=ops["clean"].execute(context()), suite=str(tmp_path / "suite.json"),
         storage_root=lake,
     )  # fmt: skip
-    ops["store"] = ParquetStoreOperator(
+    ops["store"] = DeltaStoreOperator(
         task_id="store", input_dataset=ops["validate"].execute(context()), dataset_name="orders",
         curated_root=(tmp_path / "curated").as_uri(), storage_root=lake,
     )  # fmt: skip

@@ -296,7 +296,7 @@ def test_the_sensor_dag_chain_lands_cleans_and_publishes_a_batch(kafka_broker, t
     """The tasks of dags/sensor_stream_pipeline.py, as the DAG declares them, on its clean config."""
     from dataframe_pipeline.clean.operators import CleanOperator
     from dataframe_pipeline.config import load_pipeline_config
-    from dataframe_pipeline.store.operators import ParquetStoreOperator
+    from dataframe_pipeline.store.operators import DeltaStoreOperator
 
     readings = [
         {"device_id": f"s{i % 5}", "event_time": f"2026-12-01T12:00:{i % 60:02d}Z", "temperature_c": 20.5 + i,
@@ -315,7 +315,7 @@ def test_the_sensor_dag_chain_lands_cleans_and_publishes_a_batch(kafka_broker, t
     clean = CleanOperator(task_id="clean", input_dataset=ingest, transforms=config["clean"],
                           storage_root=tmp_path.as_uri()).execute(context(0))  # fmt: skip
     assert (clean["dataset"]["rows"], clean["quarantine"]["rows"]) == (49, 1)
-    store = ParquetStoreOperator(task_id="store", input_dataset=clean, dataset_name="sensor_readings",
+    store = DeltaStoreOperator(task_id="store", input_dataset=clean, dataset_name="sensor_readings",
                                  storage_root=tmp_path.as_uri(), curated_root=(tmp_path / "curated").as_uri()
                                  ).execute(context(0))  # fmt: skip
     published = pd.read_parquet(tmp_path / "curated" / "sensor_readings")

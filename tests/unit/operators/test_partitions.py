@@ -6,13 +6,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
-import pyarrow.dataset as pads
 import pytest
 from airflow.sdk import DAG, CronDataIntervalTimetable
 from airflow.sdk.exceptions import AirflowFailException
 
 from dataframe_pipeline.ingest.operators import FileIngestOperator
-from dataframe_pipeline.store.operators import ParquetStoreOperator
+from dataframe_pipeline.store.operators import DeltaStoreOperator
+from dataframe_pipeline.store.tables import read_table
 
 HOURLY = SimpleNamespace(timetable=CronDataIntervalTimetable("0 * * * *", timezone="UTC"))
 
@@ -42,15 +42,13 @@ def hourly_run(tmp_path: Path, hour: int, try_number: int = 1) -> dict:
     ingested = FileIngestOperator(task_id="ingest", source="weather*.csv", incremental=True, storage_root=lake).execute(
         ctx
     )
-    return ParquetStoreOperator(
+    return DeltaStoreOperator(
         task_id="store", input_dataset=ingested, dataset_name="weather", curated_root=curated, storage_root=lake
     ).execute(ctx)
 
 
 def curated_day(tmp_path: Path, day: str = "2026-11-01") -> list[str]:
-    table = pads.dataset(tmp_path / "curated" / "weather", partitioning="hive").to_table(
-        filter=pads.field("date") == day
-    )
+    table = read_table(str(tmp_path / "curated" / "weather"), filters=[("date", "=", day)])
     return sorted(table.column("reading").to_pylist())
 
 

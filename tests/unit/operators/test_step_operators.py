@@ -15,7 +15,8 @@ from dataframe_pipeline.core.dataset import DatasetReader
 from dataframe_pipeline.enrich.operators import EnrichOperator
 from dataframe_pipeline.exceptions import ConfigurationError, SourceNotFoundError
 from dataframe_pipeline.ingest.operators import FileIngestOperator
-from dataframe_pipeline.store.operators import ParquetStoreOperator
+from dataframe_pipeline.store.operators import DeltaStoreOperator
+from dataframe_pipeline.store.tables import read_table
 from dataframe_pipeline.validate.operators import ValidateOperator
 
 PROJECT = Path(__file__).resolve().parents[3]
@@ -152,14 +153,18 @@ def test_validate_failure_blocks_and_store_replaces_its_partition(tmp_path: Path
         task_id="validate", input_dataset=ingest(tmp_path, str(good)), suite=str(suite), storage_root=lake
     ).execute(context())
     assert validated["success"] is True
-    store = ParquetStoreOperator(
+    store = DeltaStoreOperator(
         task_id="store", input_dataset=validated, dataset_name="t",
         subpartition_by="split", curated_root=curated, storage_root=lake,
     )  # fmt: skip
     stored = store.execute(context())
     assert stored["curated_uri"] == f"{curated}/t/date=2026-10-09"
-    assert sorted(stored["files"]) == ["split=test/part-00000.parquet", "split=train/part-00000.parquet"]
-    assert store.execute(context(2))["fingerprint"] == stored["fingerprint"]  # re-run replaces, same bytes
+    assert sorted(f.split("/")[1] for f in stored["files"]) == ["split=test", "split=train"]
+    assert (stored["version"], stored["table_uri"], stored["rows"]) == (0, f"{curated}/t", 2)
+    again = store.execute(context(2))
+    assert again["fingerprint"] == stored["fingerprint"]  # re-run replaces: same input, same partition
+    assert again["version"] == 1
+    assert read_table(f"{curated}/t").num_rows == 2
 
     with pytest.raises(AirflowFailException, match="ValidationFailedError: suite t FAILED"):
         ValidateOperator(
