@@ -151,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, step in (("delta store", "store"), ("pyarrow", "baseline")):
         run = spawn(step, source, args.target_file_size)
         rows = run["result"]["rows"]
-        assert rows == args.rows, f"{name} wrote {rows} rows of {args.rows}"
+        if rows != args.rows:
+            raise SystemExit(f"{name} wrote {rows} rows of {args.rows}")
         print(
             f"  {name:<12}{run['seconds']:>8.2f}s  peak {run['peak_mb']:>6.0f} MB  "
             f"{rows / run['seconds']:>10,.0f} rows/s  ({run['result']['files']} files)"

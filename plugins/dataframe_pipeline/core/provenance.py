@@ -20,7 +20,7 @@ CODE_VERSION_ENV = "DATAFRAME_PIPELINE_CODE_VERSION"
 def _git_head() -> str | None:
     try:
         done = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
+            ["git", "rev-parse", "HEAD"],  # noqa: S607  # git from PATH, as a developer runs it; no input of ours
             cwd=settings.PROJECT_DIR,
             capture_output=True,
             text=True,

@@ -236,14 +236,26 @@ class DeltaPublisher:
             data = data.append_column(pa.field(name, pa.string()), pa.repeat(pa.scalar(value, pa.string()), len(data)))
         return data
 
+    def _schema(self) -> pa.Schema:
+        """The input's columns (fixed by the first batch)."""
+        if self._data_schema is None:
+            raise RuntimeError(f"{self.shown_uri}: no batch was written yet")
+        return self._data_schema
+
+    def _started(self) -> tuple[_BatchFeed, threading.Thread]:
+        """The writer's feed and thread (set by ``_start``)."""
+        if self._feed is None or self._thread is None:
+            raise RuntimeError(f"{self.shown_uri}: the Delta writer has not started")
+        return self._feed, self._thread
+
     def _check_contract(self, schema: pa.Schema) -> None:
-        clash = sorted(set(self.partition).intersection(self._data_schema.names))
+        clash = sorted(set(self.partition).intersection(self._schema().names))
         if clash:
             raise DataContractError(
                 f"the data has column(s) {clash} named like the partition columns {list(self.partition)}; "
                 "rename them before publishing (clean's rename_columns)"
             )
-        missing = [c for c in self.subpartition_by if c not in self._data_schema.names]
+        missing = [c for c in self.subpartition_by if c not in self._schema().names]
         if missing:
             raise DataContractError(f"subpartition column(s) {missing} are not in the data")
         table = self._table()
@@ -280,24 +292,25 @@ class DeltaPublisher:
             self._put(record_batch)
 
     def _put(self, item: Any) -> None:
+        feed, thread = self._started()
         while True:
-            if self._error is not None or not self._thread.is_alive():
-                self._thread.join()
+            if self._error is not None or not thread.is_alive():
+                thread.join()
                 raise self._error or RuntimeError("the Delta writer stopped before the end of the input")
             try:
-                self._feed.items.put(item, timeout=0.5)
+                feed.items.put(item, timeout=0.5)
                 return
             except queue.Full:
                 continue
 
     def _start(self, schema: pa.Schema) -> None:
-        self._feed = _BatchFeed(schema, self.queue_depth, self.expected_rows)
+        feed = self._feed = _BatchFeed(schema, self.queue_depth, self.expected_rows)
 
         def run() -> None:
             try:
-                self._write(self._feed.reader())
+                self._write(feed.reader())
             except BaseException as err:  # handed to the caller's thread in commit()
-                self._error = self._feed.failure or err
+                self._error = feed.failure or err
 
         self._thread = threading.Thread(target=run, name="delta-writer", daemon=True)
         self._thread.start()
@@ -320,7 +333,7 @@ class DeltaPublisher:
             predicate=partition_predicate(self.partition),
             storage_options=self.storage_options or None,
             target_file_size=self.target_file_size,
-            writer_properties=WriterProperties(compression=self.compression.upper()),
+            writer_properties=WriterProperties(compression=self.compression.upper()),  # type: ignore[arg-type]  # checked in __init__
             commit_properties=self._commit_properties(),
         )
 
@@ -394,9 +407,12 @@ class DeltaPublisher:
 
     def _replayed(self) -> pa.RecordBatchReader:
         schema = self._feed.schema if self._feed is not None else None
+        replay = self.replay
+        if replay is None:
+            raise RuntimeError(f"{self.shown_uri}: lost a commit race and has no way to re-read its input")
 
         def batches() -> Iterator[pa.RecordBatch]:
-            for item in self.replay():
+            for item in replay():
                 yield from self._prepare(to_arrow(item, self._data_schema)).to_batches()
 
         return pa.RecordBatchReader.from_batches(schema, batches())
@@ -470,7 +486,7 @@ class DeltaPublisher:
 
     def abort(self) -> None:
         """Stop the writer without committing (its files are orphans no version names)."""
-        if self._thread is not None and self._thread.is_alive():
+        if self._thread is not None and self._feed is not None and self._thread.is_alive():
             try:
                 self._feed.items.put(DataContractError("the store step failed before its commit"), timeout=5)
             except queue.Full:

@@ -149,7 +149,9 @@ class DeltaStoreOperator(StepOperator):
             "table": result.get("table_uri"),
         }
         events = context.get("outlet_events")
-        for outlet in self.outlets if events is not None else ():
+        if events is None:
+            return
+        for outlet in self.outlets:
             events[outlet].extra = extra
 
 
