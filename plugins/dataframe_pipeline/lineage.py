@@ -378,6 +378,8 @@ def step_lineage(
             target = result.get("table_uri") or (table_uri(output["uri"]) if step == "store" else output["uri"])
             touched = _named_columns((output.get("meta") or {}).get("transforms"))
             columns = _passed_columns(read_id, read.get("columns") or {}, output.get("columns") or {}, touched)
+            if step == "store" and result.get("bytes") is not None:  # the files of the published partition
+                output = {**output, "bytes": result["bytes"]}
             outputs.append(_output(dataset_id(target), output, size_of, columns, version=result.get("version")))
         for split in (result.get("splits") or {}).values():
             outputs.append(_output(dataset_id(split["uri"]), split, size_of))
@@ -489,7 +491,7 @@ def _output(
         facets["columnLineage"] = column_lineage_facet(columns)
     if version is not None:
         facets["version"] = dataset_version_dataset.DatasetVersionDatasetFacet(datasetVersion=str(version))
-    size = size_of(ref["uri"]) if size_of is not None else None
+    size = ref.get("bytes") if ref.get("bytes") is not None else size_of(ref["uri"]) if size_of is not None else None
     stats = output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet(rowCount=ref.get("rows"), size=size)
     return OutputDataset(
         namespace=name.namespace, name=name.name, facets=facets, outputFacets={"outputStatistics": stats}

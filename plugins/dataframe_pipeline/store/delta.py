@@ -452,6 +452,7 @@ class DeltaPublisher:
             "version": version,
             "rows": int(pc.sum(actions["num_records"]).as_py() or 0),
             "files": sorted(actions["path"].to_pylist()),
+            "bytes": int(pc.sum(actions["size_bytes"]).as_py() or 0),
         }
 
     @property
@@ -482,6 +483,7 @@ class DeltaPublisher:
             "rows": self._published.get("rows", 0),
             "fingerprint": self.fingerprint,
             "files": self._published.get("files", []),
+            "bytes": self._published.get("bytes", 0),
         }
 
     def abort(self) -> None:
