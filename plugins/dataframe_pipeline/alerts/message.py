@@ -165,7 +165,7 @@ def failed_warning_monitors(validation: Mapping[str, Any] | None) -> list[dict[s
     """The monitors of a validation result (``result["validation"]["monitors"]``) that failed without
     failing the run: volume, freshness and rate anomalies of severity ``warning``."""
     monitors = (validation or {}).get("monitors") or []
-    return [dict(m) for m in monitors if not m.get("success", True) and m.get("severity") != "error"]
+    return [dict(m) for m in monitors if not m.get("success", True) and m.get("severity") == "warning"]
 
 
 def task_log_url(
