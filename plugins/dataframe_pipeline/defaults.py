@@ -66,7 +66,7 @@ def partition_params(example: str = "2026-10-09") -> dict[str, Param]:
     }
 
 
-def run_deadline(minutes: int | None = None) -> DeadlineAlert:
+def run_deadline(minutes: float | None = None) -> DeadlineAlert:
     """Alert when a run is still running ``minutes`` after it was created (default
     ``PIPELINE_DEADLINE_MINUTES``, 30, read when the DAG file is parsed: change it without a code change).
 
@@ -77,7 +77,7 @@ def run_deadline(minutes: int | None = None) -> DeadlineAlert:
     """
     return DeadlineAlert(
         reference=RunCreatedDeadline(),
-        interval=timedelta(minutes=minutes or _env_int("PIPELINE_DEADLINE_MINUTES", 30)),
+        interval=timedelta(minutes=minutes or float(os.environ.get("PIPELINE_DEADLINE_MINUTES", "30"))),
         callback=AsyncCallback(PipelineAlertNotifier, kwargs={"title": "deadline missed"}),
         name="run deadline",
     )
