@@ -315,3 +315,46 @@ def test_http_connection_without_host_only_logs(monkeypatch, caplog) -> None:
     monkeypatch.setenv("AIRFLOW_CONN_EMPTY_HOOK", json.dumps({"conn_type": "http", "extra": {"endpoint": "/"}}))
     outcomes = PipelineAlertNotifier(conn_id="empty_hook").deliver(PipelineAlertNotifier().build({"ti": _TI()}))
     assert outcomes == {"empty_hook": "logged only (no host)"}
+
+
+def test_the_validate_operator_alerts_once_for_failed_warning_monitors(webhook, tmp_path, monkeypatch) -> None:
+    """The real operator path: a suite that passes with two failed warning monitors publishes (the task
+    succeeds) and sends one alert naming both."""
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    from dataframe_pipeline.ingest.operators import FileIngestOperator
+    from dataframe_pipeline.validate.operators import ValidateOperator
+
+    monkeypatch.setenv("DATAFRAME_PIPELINE_LANDING_ROOT", str(tmp_path))
+    source = tmp_path / "orders.csv"
+    source.write_text("id,amount,email\n1,10,a@x\n2,,\n3,7,\n4,,\n")
+    suite = tmp_path / "suite.json"
+    suite.write_text(
+        json.dumps(
+            {
+                "name": "orders",
+                "expectations": [{"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "id"}}],
+                "monitors": {"max_missing_rate": {"amount": 0.1, "email": 0.2, "severity": "warning"}},
+            }
+        )
+    )
+    ctx = {
+        "dag_run": SimpleNamespace(logical_date=datetime(2026, 10, 9, tzinfo=UTC), run_id="scheduled__x"),
+        "ti": SimpleNamespace(try_number=1, dag_id="orders_pipeline", run_id="scheduled__x", task_id="validate"),
+        "run_id": "scheduled__x",
+    }
+    lake = (tmp_path / "lake").as_uri()
+    ingested = FileIngestOperator(task_id="ingest", source=str(source), storage_root=lake).execute(ctx)
+    result = ValidateOperator(task_id="validate", input_dataset=ingested, suite=str(suite), storage_root=lake).execute(
+        ctx
+    )
+    assert result["validation"]["success"] is True  # warnings publish
+    assert len(webhook.received) == 1
+    body = webhook.received[0]["body"]
+    assert (body["title"], body["dag_id"], body["task_id"]) == ("data quality warning", "orders_pipeline", "validate")
+    assert body["details"] == [
+        "Monitor max_missing_rate:amount [warning]: amount: 50.0000% missing (max 10.0000%)",
+        "Monitor max_missing_rate:email [warning]: email: 75.0000% missing (max 20.0000%)",
+    ]
+    assert body["accounting"]["validate"]["rows_in"] == 4
