@@ -46,6 +46,8 @@ def airports_api_pipeline():
         pagination={"type": "cursor", "cursor_path": "next_cursor", "cursor_param": "cursor"},
         records_path="data",
         flatten_sep="_",
+        pool="source_api",  # the API's rate limit: a few callers at a time (airflow_settings.yaml)
+        priority_weight=2,
     )
     clean = CleanOperator(task_id="clean", input_dataset=ingest.output, transforms=CONFIG["clean"])
     validate = ValidateOperator(

@@ -54,6 +54,8 @@ def flights_sql_pipeline():
         conn_id="demo_db",
         table="flights",
         incremental={"mode": "interval", "column": "time_hour"},
+        pool="source_database",  # the operational database: a few readers at a time (airflow_settings.yaml)
+        priority_weight=2,
     )
     clean = CleanOperator(task_id="clean", input_dataset=ingest.output, transforms=CONFIG["clean"])
     enrich = EnrichOperator(task_id="enrich", input_dataset=clean.output, transforms=CONFIG["enrich"])

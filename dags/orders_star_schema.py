@@ -51,6 +51,7 @@ def orders_star_schema():
             star_table=table,
             create=True,
             input_table=curated_uri("orders"),
+            pool="warehouse_database",  # loads into the warehouse, one transaction each (airflow_settings.yaml)
         )
 
     chain([load(table) for table in DIMENSIONS], load("fact_orders"))

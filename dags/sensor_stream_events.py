@@ -80,6 +80,8 @@ def sensor_stream_events():
         dead_letter_topic=f"{TOPIC}-dlt",
         columns=["device_id", "event_time", "temperature_c", "humidity_pct"],
         column_types={"temperature_c": "double", "humidity_pct": "double"},
+        pool="kafka_consumers",  # the broker's consumers (airflow_settings.yaml); fresh data goes first
+        priority_weight=10,
     )
     clean = CleanOperator(task_id="clean", input_dataset=ingest.output, transforms=CONFIG["clean"])
     windows = WindowAggregateOperator(

@@ -3,7 +3,8 @@
 Every DAG of the project takes these, so one environment variable changes them everywhere:
 
 ``PIPELINE_RETRIES`` (2), ``PIPELINE_RETRY_DELAY_SECONDS`` (30), ``PIPELINE_MAX_RETRY_DELAY_SECONDS`` (600),
-``PIPELINE_DEADLINE_MINUTES`` (30), ``PIPELINE_TASK_TIMEOUT_MINUTES`` (60), ``PIPELINE_POOL`` (dataframe_steps).
+``PIPELINE_DEADLINE_MINUTES`` (30), ``PIPELINE_TASK_TIMEOUT_MINUTES`` (60), ``PIPELINE_POOL`` (dataframe_steps),
+``PIPELINE_ALERT_ON_RETRY`` (off: alert only when the retries are exhausted).
 """
 
 from __future__ import annotations
@@ -12,17 +13,28 @@ import os
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference, Param
+from airflow.sdk import AsyncCallback, DeadlineAlert, Param
 
 from dataframe_pipeline.alerts import PipelineAlertNotifier
+from dataframe_pipeline.deadlines import RunCreatedDeadline
 
 
 def _env_int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
 
 
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
 def default_args(**overrides: Any) -> dict[str, Any]:
-    """``default_args`` for a pipeline DAG."""
+    """``default_args`` for a pipeline DAG.
+
+    ``on_failure_callback`` fires once per task, when its last try failed (Airflow calls
+    ``on_retry_callback`` for the tries before); a retry alert is opt-in (``PIPELINE_ALERT_ON_RETRY``).
+    The delay doubles from ``retry_delay`` up to ``max_retry_delay``; configuration and data-contract
+    errors fail at once without retry (``core/operators.py``).
+    """
     args: dict[str, Any] = {
         "owner": "data-platform",
         "retries": _env_int("PIPELINE_RETRIES", 2),
@@ -33,6 +45,8 @@ def default_args(**overrides: Any) -> dict[str, Any]:
         "on_failure_callback": [PipelineAlertNotifier(title="task failed")],
         "pool": os.environ.get("PIPELINE_POOL", "dataframe_steps"),
     }
+    if _env_flag("PIPELINE_ALERT_ON_RETRY"):
+        args["on_retry_callback"] = [PipelineAlertNotifier(title="task up for retry")]
     args.update(overrides)
     return args
 
@@ -52,19 +66,20 @@ def partition_params(example: str = "2026-10-09") -> dict[str, Param]:
     }
 
 
-def run_deadline(minutes: int | None = None) -> DeadlineAlert:
-    """Alert when a run takes ``minutes`` longer than the average of its last successful runs.
+def run_deadline(minutes: float | None = None) -> DeadlineAlert:
+    """Alert when a run is still running ``minutes`` after it was created (default
+    ``PIPELINE_DEADLINE_MINUTES``, 30, read when the DAG file is parsed: change it without a code change).
 
-    The deadline is set when the run is created: now + average runtime of the last 10 successful
-    runs + ``minutes`` (none until 3 runs have succeeded). Why not ``DAGRUN_QUEUED_AT``: in Airflow
-    3.3.2, clearing a run whose DAG has a queued-at deadline fails (``clear_task_instances`` reads
-    the stored interval as seconds, but it is stored serialised), which would break "Clear" in the
-    UI and re-runs over REST. ``DAGRUN_LOGICAL_DATE`` would fire at once for every backfill run.
+    Every run gets the deadline, from the DAG's first run on (see :mod:`dataframe_pipeline.deadlines` for
+    why neither ``AVERAGE_RUNTIME`` nor ``DAGRUN_QUEUED_AT`` is used). The callback runs in the triggerer;
+    a run that has finished when the deadline passes (the scheduler marks deadlines of failed runs missed
+    too) gets no alert.
     """
     return DeadlineAlert(
-        reference=DeadlineReference.AVERAGE_RUNTIME(max_runs=10, min_runs=3),
-        interval=timedelta(minutes=minutes or _env_int("PIPELINE_DEADLINE_MINUTES", 30)),
+        reference=RunCreatedDeadline(),
+        interval=timedelta(minutes=minutes or float(os.environ.get("PIPELINE_DEADLINE_MINUTES", "30"))),
         callback=AsyncCallback(PipelineAlertNotifier, kwargs={"title": "deadline missed"}),
+        name="run deadline",
     )
 
 

@@ -28,6 +28,10 @@ class ValidateOperator(StepOperator):
     ``error`` expectation, monitor or contract fails the task without retry (the data will not change
     by retrying), so the store step does not run and the last good version stays in place.
 
+    A run that passes with failed ``warning`` monitors (volume drop, stale data, rates) publishes and sends
+    one alert naming them (:func:`~dataframe_pipeline.alerts.alert_validation_warnings`); a failed run
+    alerts through the task's failure callback.
+
     Without ``on_failure: "quarantine"`` expectations the step passes its input on (its result names
     the dataset it validated); with them it writes its own output without the quarantined rows.
 
@@ -69,6 +73,13 @@ class ValidateOperator(StepOperator):
             if not isinstance(self.contract, str) or not self.contract:
                 raise ConfigurationError("contract", self.contract, "must be the path of a contract file")
             load_contract(self._project_path(self.contract))
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        result = super().execute(context)
+        from dataframe_pipeline.alerts import alert_validation_warnings
+
+        alert_validation_warnings(context, result)
+        return result
 
     def upstream_results(self, context: Context) -> list[Any]:
         """The results (XCom) of every task upstream of this one, for the duplicate and outlier rates."""
