@@ -67,6 +67,7 @@ def generate(rows: int) -> Path:
                     "channel": rng.choice(CHANNELS, n),
                     "amount": np.round(rng.lognormal(3.5, 0.6, n), 2),
                     "quantity": rng.integers(1, 11, n),
+                    "unit_price": np.round(rng.lognormal(3.0, 0.8, n) + 0.01, 2),
                     "returned": rng.integers(0, 2, n),
                     "split": np.where(rng.random(n) < 0.8, "train", "test"),
                     "amount_scaled": rng.normal(size=n),

@@ -40,7 +40,8 @@ class WindowAggregateOperator(StepOperator):
     :param late_policy: ``route`` (late events to ``late``) or ``merge`` (re-emit windows). (templated)
     :param retain_seconds: ``merge``: how long emitted windows can still be re-emitted. (templated)
     :param alerts: threshold rules ``[{"name", "column", "aggregate", "op", "threshold"}]``. (templated)
-    :param alert_conn_id: the HTTP connection alerts are posted to. (templated)
+    :param alert_conn_id: the alert connection(s), a comma list; None: the configured channels
+        (``PIPELINE_ALERT_CONN_IDS``, see :mod:`dataframe_pipeline.alerts`). (templated)
     :param state_id: name of the state (default ``<dag_id>.<task_id>``). (templated)
     """
 
@@ -73,7 +74,7 @@ class WindowAggregateOperator(StepOperator):
         late_policy: str = "route",
         retain_seconds: int = 3600,
         alerts: list[dict[str, Any]] | None = None,
-        alert_conn_id: str = "pipeline_alerts",
+        alert_conn_id: str | None = None,
         state_id: str | None = None,
         **kwargs: Any,
     ) -> None:
@@ -130,8 +131,8 @@ class WindowAggregateOperator(StepOperator):
         name = self.state_name()
         if not isinstance(name, str) or not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
             raise ConfigurationError("state_id", self.state_id, "must be letters, digits, '.', '_' or '-'")
-        if not isinstance(self.alert_conn_id, str) or not self.alert_conn_id:
-            raise ConfigurationError("alert_conn_id", self.alert_conn_id, "must be a connection id")
+        if self.alert_conn_id is not None and (not isinstance(self.alert_conn_id, str) or not self.alert_conn_id):
+            raise ConfigurationError("alert_conn_id", self.alert_conn_id, "must be a connection id or None")
 
     def runner(self, context: Context) -> StepRunner:
         from dataframe_pipeline.core.runner import DatasetInput
