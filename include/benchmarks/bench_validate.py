@@ -46,7 +46,7 @@ def generate(rows: int) -> Path:
 
     from dataframe_pipeline.core.dataset import DatasetWriter
 
-    path = WORK / f"validate_orders_{rows}"
+    path = WORK / f"validate_orders_{rows}_v2"  # v2: with unit_price (bump when the columns change)
     if (path / "_manifest.json").exists():
         return path
     rng = np.random.default_rng(11)
