@@ -44,10 +44,44 @@ if TYPE_CHECKING:
 NON_RETRYABLE = (ConfigurationError, DataContractError, ValidationFailedError)
 
 
+def lake_path(uri: str) -> ObjectStoragePath:
+    """The ``ObjectStoragePath`` of a lake URI or local path, its filesystem attached first when no
+    provider registers the scheme (``gs://<conn_id>@bucket/...``, ``abfs://<conn_id>@container/...``:
+    gcsfs / adlfs from the connection, :mod:`dataframe_pipeline.core.objectstore`). Every path joined
+    onto it (``/``) uses the same filesystem; its ``str`` keeps the connection id."""
+    path = ObjectStoragePath(uri)
+    # made again once attached, so that its own operations (read_bytes, exists) get the filesystem too
+    return ObjectStoragePath(uri) if _attach_filesystem(path) else path
+
+
+def _attach_filesystem(path: ObjectStoragePath) -> bool:
+    """Give Airflow's store of ``(scheme, conn_id)`` our gcsfs / adlfs when no provider has the scheme.
+
+    ``attach`` caches a store per scheme and connection for the process, also one made by an earlier
+    ``ObjectStoragePath`` whose filesystem could not be resolved; so the filesystem is set on the
+    cached store rather than passed to a new one.
+    """
+    from airflow.sdk.io import attach, has_fs
+
+    protocol = path.protocol or "file"
+    if has_fs(protocol):
+        return False
+    from dataframe_pipeline.core.objectstore import AZURE_SCHEMES, GCS_SCHEMES, filesystem
+
+    if protocol not in GCS_SCHEMES + AZURE_SCHEMES:
+        return False  # Airflow's own error names the scheme at first use
+    store = attach(protocol, path.conn_id)
+    if "fs" in vars(store):  # ObjectStore.fs is a cached_property: unresolved until set
+        return False
+    store.fs = filesystem(protocol, path.conn_id)
+    return True
+
+
 def location(path: ObjectStoragePath) -> Location:
-    """The runner's view of an Airflow ``ObjectStoragePath``."""
+    """The runner's view of an Airflow ``ObjectStoragePath`` (on GCS and Azure too, see :func:`lake_path`)."""
     from dataframe_pipeline.core.dataset import Location
 
+    _attach_filesystem(path)
     return Location(path.fs, path.path, str(path))
 
 
@@ -150,7 +184,7 @@ def _read_json(uri: str | None) -> Any:
     if not uri:
         return None
     try:
-        return json.loads(ObjectStoragePath(uri if "://" in uri else f"file://{uri}").read_bytes())
+        return json.loads(lake_path(uri if "://" in uri else f"file://{uri}").read_bytes())
     except (OSError, ValueError):
         return None
 
@@ -316,7 +350,7 @@ class StepOperator(BaseOperator):
         return self.batch_rows or settings.batch_rows()
 
     def root(self) -> ObjectStoragePath:
-        return ObjectStoragePath(self.storage_root or settings.storage_root())
+        return lake_path(self.storage_root or settings.storage_root())
 
     def task_place(self, context: Context) -> Location:
         """``<storage root>/<dag_id>/<partition>/<task_id>``: where this task's datasets of the partition live."""
@@ -325,7 +359,7 @@ class StepOperator(BaseOperator):
     def input_location(self) -> Location:
         from dataframe_pipeline.core.result import input_uri
 
-        return location(ObjectStoragePath(input_uri(self.input_dataset)))
+        return location(lake_path(input_uri(self.input_dataset)))
 
     def step_runner(self, context: Context, source: Any, **options: Any) -> StepRunner:
         """A runner of this step for the context's partition, with the settings every step shares."""
@@ -407,7 +441,7 @@ class TransformStepOperator(StepOperator):
 
     def _fitted_path(self, name_or_uri: str) -> ObjectStoragePath:
         if "://" in name_or_uri:
-            return ObjectStoragePath(name_or_uri)
+            return lake_path(name_or_uri)
         return self.root() / "_fitted" / name_or_uri / "fitted.skops"
 
     def routed_outputs(self) -> list:

@@ -16,7 +16,9 @@ lake URI                                    delta-rs
                                            (the Azure provider's names), ``extra.endpoint`` for Azurite
 =========================================  ============================================================
 
-A URI without a connection id uses the library's own defaults (environment, instance metadata).
+A URI without a connection id uses the library's own defaults (environment, instance metadata). The
+GCS and Azure connection fields are read in one place, :mod:`dataframe_pipeline.core.objectstore`,
+which also builds the lake datasets' gcsfs / adlfs filesystems from them.
 Airflow is imported only when a connection is named, so the module itself stays pure.
 
 Tested against loopback servers (``tests/integration/test_delta_storage.py``): S3 on moto needs no
@@ -30,9 +32,9 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
 from urllib.parse import urlsplit
 
+from dataframe_pipeline.core.objectstore import azure_credentials, gcs_credentials
 from dataframe_pipeline.exceptions import ConfigurationError
 
 _URI = re.compile(r"^(?P<scheme>[a-z0-9+.-]+)://(?:(?P<conn>[^@/]+)@)?(?P<rest>.*)$", re.IGNORECASE)
@@ -65,12 +67,6 @@ def storage_options(uri: str) -> tuple[str, dict[str, str]]:
     return plain, _azure_options(conn_id)
 
 
-def _connection(conn_id: str) -> Any:
-    from airflow.sdk import BaseHook
-
-    return BaseHook.get_connection(conn_id)
-
-
 def _s3_options(conn_id: str) -> dict[str, str]:
     from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
@@ -91,34 +87,30 @@ def _s3_options(conn_id: str) -> dict[str, str]:
 
 
 def _gcs_options(conn_id: str) -> dict[str, str]:
-    extra = _connection(conn_id).extra_dejson
-    endpoint = extra.get("endpoint")
-    if endpoint:
+    creds = gcs_credentials(conn_id)
+    if creds.endpoint:
         # object_store's GCS client takes an emulator's URL from the service-account key
         # (``gcs_base_url``) and skips OAuth with ``disable_oauth``
         key = {
-            "gcs_base_url": endpoint.rstrip("/"), "disable_oauth": True,
+            "gcs_base_url": creds.endpoint, "disable_oauth": True,
             "client_email": "", "private_key": "", "private_key_id": "",
         }  # fmt: skip
         return {"google_service_account_key": json.dumps(key)}
-    if extra.get("keyfile_dict"):
-        keyfile = extra["keyfile_dict"]
-        return {"google_service_account_key": keyfile if isinstance(keyfile, str) else json.dumps(keyfile)}
-    if extra.get("key_path"):
-        return {"google_service_account": extra["key_path"]}
+    if creds.keyfile:
+        return {"google_service_account_key": creds.keyfile}
+    if creds.key_path:
+        return {"google_service_account": creds.key_path}
     return {}
 
 
 def _azure_options(conn_id: str) -> dict[str, str]:
-    conn = _connection(conn_id)
-    extra = conn.extra_dejson
-    options = {"azure_storage_account_name": conn.login or extra.get("account_name", "")}
-    if conn.password:
-        options["azure_storage_account_key"] = conn.password
-    endpoint = extra.get("endpoint")
-    if endpoint:
-        options["azure_storage_endpoint"] = endpoint.rstrip("/")
-        if endpoint.startswith("http://"):
+    creds = azure_credentials(conn_id)
+    options = {"azure_storage_account_name": creds.account}
+    if creds.key:
+        options["azure_storage_account_key"] = creds.key
+    if creds.endpoint:
+        options["azure_storage_endpoint"] = creds.endpoint
+        if creds.endpoint.startswith("http://"):
             options["allow_http"] = "true"  # object_store's client option, for Azurite
     return options
 
