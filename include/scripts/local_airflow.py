@@ -463,6 +463,7 @@ DEMO_DAG = "orders_pipeline"
 DEMO_DATE = "2026-10-28T00:00:00Z"
 #: fits the orders features once, over a window, for every daily run (`fitted_from`)
 TRAINING_DAG = "orders_training"
+STAR_DAG = "orders_star_schema"
 
 
 def _describe_accounting(acct: dict) -> str:
@@ -526,6 +527,27 @@ def train(af: LocalAirflow) -> None:
     print(f"{TRAINING_DAG}: features fitted over its window and published")
 
 
+def _report_star_schema(af: LocalAirflow, known: set[str], timeout: float = 240) -> None:
+    """Wait for the run of orders_star_schema the publish triggered (through the Asset event) and say how it went."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runs = [
+            r for r in af.api("GET", f"/dags/{STAR_DAG}/dagRuns?limit=100")["dag_runs"] if r["dag_run_id"] not in known
+        ]
+        done = [r for r in runs if r["state"] in TERMINAL_STATES]
+        if done:
+            run = done[0]
+            print(f"{STAR_DAG} ({run['run_type']}, started by the publish): {run['state'].upper()}")
+            if run["state"] == "success":
+                facts = af.xcom(STAR_DAG, run["dag_run_id"], "load_fact_orders")
+                print(
+                    f"  fact_orders: {facts.get('rows')} rows of the day in {facts.get('table')} (connection warehouse_db)"
+                )
+            return
+        time.sleep(2)
+    print(f"{STAR_DAG}: no asset-triggered run finished within {timeout:.0f}s (see the UI)")
+
+
 def demo(af: LocalAirflow, logical_date: str) -> int:
     t0 = time.monotonic()
     prepare_demo_data()
@@ -544,11 +566,16 @@ def demo(af: LocalAirflow, logical_date: str) -> int:
         print(f"streaming: unpaused {', '.join(STREAM_DAGS)} (live runs in the UI)")
     train(af)
     af.wait_for_dag(DEMO_DAG)
+    af.wait_for_dag(STAR_DAG)
+    af.unpause(STAR_DAG)  # scheduled on the curated orders Asset: the publish below starts it
+    star_before = {r["dag_run_id"] for r in af.api("GET", f"/dags/{STAR_DAG}/dagRuns?limit=100")["dag_runs"]}
     run_id = af.trigger(DEMO_DAG, logical_date)
     af.unpause(DEMO_DAG)
     print(f"triggered {DEMO_DAG} for {logical_date} (run {run_id}); waiting...")
     run = af.wait_for_run(DEMO_DAG, run_id)
     _print_summary(af, DEMO_DAG, run)
+    if run["state"] == "success":
+        _report_star_schema(af, star_before)
     print(f"(total {time.monotonic() - t0:.0f}s)")
     return 0 if run["state"] == "success" else 1
 
