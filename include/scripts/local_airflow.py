@@ -540,9 +540,7 @@ def _report_star_schema(af: LocalAirflow, known: set[str], timeout: float = 240)
             print(f"{STAR_DAG} ({run['run_type']}, started by the publish): {run['state'].upper()}")
             if run["state"] == "success":
                 facts = af.xcom(STAR_DAG, run["dag_run_id"], "load_fact_orders")
-                print(
-                    f"  fact_orders: {facts.get('rows')} rows of the day in {facts.get('table')} (connection warehouse_db)"
-                )
+                print(f"  fact_orders: {facts.get('rows')} rows of the day in {facts.get('table')} (warehouse_db)")
             return
         time.sleep(2)
     print(f"{STAR_DAG}: no asset-triggered run finished within {timeout:.0f}s (see the UI)")
