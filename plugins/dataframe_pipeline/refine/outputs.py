@@ -7,6 +7,7 @@ Both receive every batch of the step's output as it is written (see
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
@@ -132,13 +133,17 @@ class TsnePicture:
 
         from dataframe_pipeline.refine.tsne import tsne_picture
 
+        started = time.perf_counter()
         sample = self.sample.result()
         with tempfile.TemporaryDirectory() as tmp:
             png, _ = tsne_picture(
                 sample, self.columns, self.color_by, self.sample_size, self.random_state, path=Path(tmp) / "tsne.png"
             )
             self.target.write_bytes(png.read_bytes())
-        log.info("t-SNE picture of %d sampled rows of %s: %s", len(sample), output.uri, self.target)
+        log.info(
+            "t-SNE picture of %d sampled rows of %s in %.2f s: %s",
+            len(sample), output.uri, time.perf_counter() - started, self.target,
+        )  # fmt: skip
         return {"pictures": {"tsne": self.target.uri}}
 
     def abort(self) -> None:
