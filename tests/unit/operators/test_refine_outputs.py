@@ -125,6 +125,7 @@ def test_stream_sample_matches_the_whole_frame_choice() -> None:
         ({"columns": "x"}, "tsne_picture.columns"),
         ({"columns": ["x"], "sample_size": 1}, "tsne_picture.sample_size"),
         ({"columns": ["x"], "perplexity": 5}, "tsne_picture"),
+        ({"columns": ["x"], "max_iter": 100}, "tsne_picture.max_iter"),
     ],
 )
 def test_tsne_picture_configuration_is_checked_first(tmp_path: Path, upstream: str, spec: dict, field: str) -> None:

@@ -126,6 +126,10 @@ def test_a_step_imports_only_what_it_uses(lake: dict, step: str) -> None:
     assert out["result"]["accounting"]["balanced"], out["result"]
     unexpected = set(out["heavy"]) - ALLOWED.get(step, set())
     assert not unexpected, f"{step} imported {sorted(unexpected)}"
+    if "fitted_from" in kwargs:  # the run's fitted state is the archive it applied, byte for byte
+        published = Path(kwargs["storage_root"].removeprefix("file://")) / "_fitted" / kwargs["fitted_from"]
+        saved = Path(out["result"]["fitted_uri"].removeprefix("file://"))
+        assert saved.read_bytes() == (published / "fitted.skops").read_bytes()
 
 
 @pytest.mark.parametrize("step", ["clean", "enrich"])
