@@ -13,6 +13,8 @@ without a display.
 
 from __future__ import annotations
 
+import logging
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,6 +41,8 @@ MIN_ITER = 250
 #: categories drawn in their own colour (with a legend entry); rarer ones are grouped as "other"
 MAX_LEGEND_CATEGORIES = 12
 WHO = "tsne_picture"
+
+log = logging.getLogger(__name__)
 
 
 def _check(frame: pd.DataFrame, columns: Sequence[str], color_by: str | None, sample_size: int, max_iter: int) -> None:
@@ -155,8 +159,13 @@ def tsne_picture(
     perplexity = min(DEFAULT_PERPLEXITY, max(1.0, (len(chosen) - 1) / 3))
     perplexity = min(perplexity, len(chosen) - 1e-3)
     tsne = TSNE(n_components=2, perplexity=perplexity, init="random", random_state=random_state, max_iter=max_iter)
+    started = time.perf_counter()
     with threadpool_limits(limits=1, user_api="openmp"):
         embedding = np.asarray(tsne.fit_transform(matrix), dtype=np.float64)
+    log.info(
+        "t-SNE of %d rows: %d iterations in %.2f s (KL divergence %.3f)",
+        len(chosen), tsne.n_iter_ + 1, time.perf_counter() - started, tsne.kl_divergence_,
+    )  # fmt: skip
     colors = None if color_by is None else sample[color_by]
     out = save_scatter(embedding, path, colors, color_by)
     return out, pd.DataFrame(embedding, index=chosen, columns=["tsne1", "tsne2"])

@@ -99,8 +99,9 @@ def test_tsne_picture_is_drawn_from_a_streamed_sample(
 ) -> None:
     spec = {"columns": ["id", "x"], "color_by": "label", "sample_size": 60, "random_state": 1}
     transforms = [{"pca": {"columns": ["id", "x"], "n_components": 1}}]  # any chain; the picture is of the output
-    with caplog.at_level(logging.INFO, logger="dataframe_pipeline.refine.outputs"):
+    with caplog.at_level(logging.INFO, logger="dataframe_pipeline.refine"):
         result = refine_with_x(tmp_path, upstream, transforms, tsne_picture=spec)
+    assert re.search(r"t-SNE of 60 rows: 500 iterations in \d+\.\d\d s \(KL divergence", caplog.text), caplog.text
     assert re.search(r"t-SNE picture of 60 sampled rows of \S+ in \d+\.\d\d s: ", caplog.text), caplog.text
     png = Path(result["pictures"]["tsne"].removeprefix("file://"))
     assert png.name == "tsne.png" and png.parent.name == "refine"
