@@ -219,6 +219,8 @@ class StepRunner:
     meta: Mapping[str, Any] = field(default_factory=dict)
     after_commit: Callable[[], Mapping[str, Any]] | None = None
     attempt: str = field(init=False)
+    #: the fitted-state archive applied instead of fitting (``fitted.load_from``), once loaded
+    _applied: bytes | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.attempt = new_attempt_id(self.try_number)
@@ -265,10 +267,6 @@ class StepRunner:
 
         check_chain(self.chain, source.columns)
         reusable = reusable_positions(self.chain)
-        if reusable and self.fitted.load_from is None:
-            from dataframe_pipeline.core.artifacts import preload_skops
-
-            preload_skops()  # the import overlaps the data passes instead of following them
         prefitted = self._load_fitted(reusable) if self.fitted.load_from is not None else frozenset()
         scratch = ScratchSpace(self.place / "_scratch", self.batch_rows)
         details: dict[str, Any] = {}
@@ -378,7 +376,8 @@ class StepRunner:
             raise ConfigurationError(
                 "fitted_from", shown, f"no fitted state at {source}: publish it first (a run with publish_fitted_as)"
             )
-        loaded = load_fitted(io.BytesIO(source.read_bytes()))
+        archive = source.read_bytes()
+        loaded = load_fitted(io.BytesIO(archive))
         chain = list(self.chain)
         declared = [type(chain[i]).__name__ for i in positions]
         saved = [type(t).__name__ for t in loaded]
@@ -391,15 +390,22 @@ class StepRunner:
                 )
             chain[position] = fitted
         self.chain = chain
+        self._applied = archive
         log.info("applying fitted state from %s (not refitting %s)", source, ", ".join(saved))
         return frozenset(positions)
 
     def _save_fitted(self, positions: list[int]) -> str:
         """Save the reusable fitted transformers with the run (and publish them when asked)."""
-        from dataframe_pipeline.core.artifacts import save_fitted
+        from dataframe_pipeline.core.artifacts import describe, save_fitted
 
         buffer = io.BytesIO()
-        sidecar = save_fitted([self.chain[i] for i in positions], buffer)
+        if self._applied is not None:
+            # every reusable transformer came from that archive and was not refitted: the run's fitted
+            # state is the archive it applied, byte for byte (no second dump, no skops import)
+            buffer.write(self._applied)
+            sidecar = describe([self.chain[i] for i in positions])
+        else:
+            sidecar = save_fitted([self.chain[i] for i in positions], buffer)
         sidecar["positions"] = positions
         targets = [self.place / "fitted.skops", *self.fitted.publish_to]
         for target in targets:

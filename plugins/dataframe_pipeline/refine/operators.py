@@ -24,8 +24,9 @@ class RefineOperator(TransformStepOperator):
         ``<task>/split=<name>/`` (an empty split too), returned as ``result["splits"][name]`` so a
         training task can read ``train`` and an evaluation task ``test``. (templated)
     :param tsne_picture: draw a t-SNE picture of the output for the quality report:
-        ``{"columns": [...], "color_by": "label", "sample_size": 2000, "random_state": 0}`` (a seeded
-        sample of complete rows, chosen while streaming the output). Written as ``<task>/tsne.png``
+        ``{"columns": [...], "color_by": "label", "sample_size": 2000, "random_state": 0, "max_iter": 500}``
+        (a seeded sample of complete rows, chosen while streaming the output; ``max_iter``: t-SNE's
+        iterations, at least 250). Written as ``<task>/tsne.png``
         and returned as ``result["pictures"]["tsne"]``. (templated)
     """
 

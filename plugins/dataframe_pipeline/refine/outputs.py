@@ -7,6 +7,7 @@ Both receive every batch of the step's output as it is written (see
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: the keys of ``RefineOperator(tsne_picture={...})``
-TSNE_KEYS = frozenset({"columns", "color_by", "sample_size", "random_state"})
+TSNE_KEYS = frozenset({"columns", "color_by", "sample_size", "random_state", "max_iter"})
 
 
 def check_tsne_spec(spec: Any) -> None:
@@ -40,6 +41,10 @@ def check_tsne_spec(spec: Any) -> None:
     size = spec.get("sample_size", 2000)
     if isinstance(size, bool) or not isinstance(size, int) or size < 2:
         raise ConfigurationError("tsne_picture.sample_size", size, "must be an integer >= 2")
+    if "max_iter" in spec:
+        from dataframe_pipeline.refine.tsne import check_max_iter
+
+        check_max_iter(spec["max_iter"], "tsne_picture.max_iter")
 
 
 def split_columns(chain: list[dict[str, Any]]) -> list[str]:
@@ -107,6 +112,7 @@ class TsnePicture:
 
         self.columns, self.color_by = list(spec["columns"]), spec.get("color_by")
         self.sample_size, self.random_state = spec.get("sample_size", 2000), spec.get("random_state", 0)
+        self.options = {"max_iter": spec["max_iter"]} if "max_iter" in spec else {}
         self.wanted = [*self.columns, self.color_by] if self.color_by not in (None, *self.columns) else self.columns
         self.sample = StreamSample(self.columns, self.sample_size, self.random_state)
         self.target = target
@@ -132,13 +138,23 @@ class TsnePicture:
 
         from dataframe_pipeline.refine.tsne import tsne_picture
 
+        started = time.perf_counter()
         sample = self.sample.result()
         with tempfile.TemporaryDirectory() as tmp:
             png, _ = tsne_picture(
-                sample, self.columns, self.color_by, self.sample_size, self.random_state, path=Path(tmp) / "tsne.png"
+                sample,
+                self.columns,
+                self.color_by,
+                self.sample_size,
+                self.random_state,
+                path=Path(tmp) / "tsne.png",
+                **self.options,
             )
             self.target.write_bytes(png.read_bytes())
-        log.info("t-SNE picture of %d sampled rows of %s: %s", len(sample), output.uri, self.target)
+        log.info(
+            "t-SNE picture of %d sampled rows of %s in %.2f s: %s",
+            len(sample), output.uri, time.perf_counter() - started, self.target,
+        )  # fmt: skip
         return {"pictures": {"tsne": self.target.uri}}
 
     def abort(self) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -92,10 +94,15 @@ def test_split_outputs_must_name_a_column_a_stratified_split_writes(tmp_path: Pa
         refine(tmp_path, upstream, split_outputs="fold")
 
 
-def test_tsne_picture_is_drawn_from_a_streamed_sample(tmp_path: Path, upstream: str) -> None:
+def test_tsne_picture_is_drawn_from_a_streamed_sample(
+    tmp_path: Path, upstream: str, caplog: pytest.LogCaptureFixture
+) -> None:
     spec = {"columns": ["id", "x"], "color_by": "label", "sample_size": 60, "random_state": 1}
     transforms = [{"pca": {"columns": ["id", "x"], "n_components": 1}}]  # any chain; the picture is of the output
-    result = refine_with_x(tmp_path, upstream, transforms, tsne_picture=spec)
+    with caplog.at_level(logging.INFO, logger="dataframe_pipeline.refine"):
+        result = refine_with_x(tmp_path, upstream, transforms, tsne_picture=spec)
+    assert re.search(r"t-SNE of 60 rows: 500 iterations in \d+\.\d\d s \(KL divergence", caplog.text), caplog.text
+    assert re.search(r"t-SNE picture of 60 sampled rows of \S+ in \d+\.\d\d s: ", caplog.text), caplog.text
     png = Path(result["pictures"]["tsne"].removeprefix("file://"))
     assert png.name == "tsne.png" and png.parent.name == "refine"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -119,6 +126,7 @@ def test_stream_sample_matches_the_whole_frame_choice() -> None:
         ({"columns": "x"}, "tsne_picture.columns"),
         ({"columns": ["x"], "sample_size": 1}, "tsne_picture.sample_size"),
         ({"columns": ["x"], "perplexity": 5}, "tsne_picture"),
+        ({"columns": ["x"], "max_iter": 100}, "tsne_picture.max_iter"),
     ],
 )
 def test_tsne_picture_configuration_is_checked_first(tmp_path: Path, upstream: str, spec: dict, field: str) -> None:

@@ -11,7 +11,7 @@ from sklearn.manifold import TSNE
 
 from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
 from dataframe_pipeline.refine.sampling import row_keys
-from dataframe_pipeline.refine.tsne import sample_complete_rows, tsne_picture
+from dataframe_pipeline.refine.tsne import DEFAULT_MAX_ITER, sample_complete_rows, tsne_picture
 
 pytestmark = pytest.mark.unit
 
@@ -42,7 +42,7 @@ def test_writes_a_png_and_returns_the_embedding_of_the_seeded_sample(tmp_path: P
     chosen = np.sort(np.argsort(row_keys(np.arange(60), 0))[:40])
     assert embedding.index.tolist() == chosen.tolist()
     assert list(embedding.columns) == ["tsne1", "tsne2"]
-    oracle = TSNE(n_components=2, perplexity=13.0, init="random", random_state=0)
+    oracle = TSNE(n_components=2, perplexity=13.0, init="random", random_state=0, max_iter=DEFAULT_MAX_ITER)
     expected = oracle.fit_transform(df[["a", "b", "c"]].to_numpy()[chosen])
     assert_array_equal(embedding.to_numpy(), expected.astype(np.float64))
 
@@ -98,6 +98,8 @@ def test_too_few_complete_rows(tmp_path: Path) -> None:
         ({"columns": ["nope"]}, "columns"),
         ({"columns": ["a"], "color_by": "nope"}, "color_by"),
         ({"columns": ["a"], "sample_size": 1}, "sample_size"),
+        ({"columns": ["a"], "max_iter": 249}, "max_iter"),
+        ({"columns": ["a"], "max_iter": 500.0}, "max_iter"),
     ],
 )
 def test_configuration_errors(tmp_path: Path, kwargs: dict, field: str) -> None:
