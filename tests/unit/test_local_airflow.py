@@ -36,7 +36,7 @@ def test_env_puts_the_venvs_airflow_first_on_path_and_names_the_port(tmp_path: P
     lines = shell_exports(af)
     exported = dict(line.removeprefix("export ").split("=", 1) for line in lines)
     path = subprocess.run(
-        ["bash", "-c", "\n".join(lines) + '\nprintf %s "$PATH"; echo; command -v airflow'],
+        ["/bin/bash", "-c", "\n".join(lines) + '\nprintf %s "$PATH"; echo; command -v airflow'],
         capture_output=True,
         text=True,
         check=True,
