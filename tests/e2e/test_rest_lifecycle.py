@@ -3,7 +3,7 @@ trigger with validated conf, a repeated run id, a backfill and its repetition, c
 failed task's log, no token, a read-only user. Each recipe is shown in the README with curl and the client.
 
 Days used here and nowhere else in the e2e tier: 2026-10-16..22 (backfill), 2026-10-23 (trigger, clear),
-2026-10-24 (a manual run "from the UI": logical date now, the day in the ``partition`` param).
+2026-10-24 (a manual run without logical date, the day in the ``partition`` param).
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def test_bad_conf_is_refused_with_the_reason_and_creates_no_run(api: ApiClient) 
     with pytest.raises(ApiException) as err:
         runs.trigger_dag_run(DAG_ID, body)
     assert err.value.status == 400
-    assert "test_fraction" in err.value.body and "0.9" in err.value.body
+    assert "test_fraction" in err.value.body and "0.9 is greater than the maximum of 0.5" in err.value.body
     with pytest.raises(ApiException) as missing:
         runs.get_dag_run(DAG_ID, "rest_bad_conf")
     assert missing.value.status == 404
@@ -168,26 +168,30 @@ def test_a_failed_tasks_log_over_rest_shows_the_error(api: ApiClient) -> None:
     assert "PartitionError" in log and "the ninth of October" in log and "must be a date" in log
 
 
-def test_a_ui_style_trigger_after_the_end_date_processes_the_chosen_day(airflow: LocalAirflow, api: ApiClient) -> None:
-    """The UI's Trigger form sends the current time as logical date (after the DAG's end_date)."""
+def test_a_ui_style_trigger_after_the_schedules_end_is_refused_and_the_partition_param_runs_the_day(
+    airflow: LocalAirflow, api: ApiClient
+) -> None:
+    """The UI's Trigger form sends the current time as logical date, after the last day of the schedule:
+    refused with the reason (no green run without tasks); without a logical date the param names the day."""
     runs = DagRunApi(api)
     now = datetime.now(UTC).replace(microsecond=0)
-    run = runs.trigger_dag_run(
-        DAG_ID, TriggerDAGRunPostBody(dag_run_id="rest_ui_day", logical_date=now, conf={"partition": UI_DAY})
-    )
+    body = TriggerDAGRunPostBody(dag_run_id="rest_ui_now", logical_date=now, conf={"partition": UI_DAY})
+    with pytest.raises(ApiException) as refused:
+        runs.trigger_dag_run(DAG_ID, body)
+    assert refused.value.status == 400
+    assert "after the end of this DAG's schedule" in refused.value.body
+    assert "2026-10-28" in refused.value.body and "'partition' param" in refused.value.body
+    with pytest.raises(ApiException) as missing:
+        runs.get_dag_run(DAG_ID, "rest_ui_now")
+    assert missing.value.status == 404
+
+    body = TriggerDAGRunPostBody(dag_run_id="rest_ui_day", logical_date=None, conf={"partition": UI_DAY})
+    run = runs.trigger_dag_run(DAG_ID, body)
     assert _wait(api, run.dag_run_id) == "success"
     store = _store_result(api, run.dag_run_id)
     assert store["partition"]["origin"] == "param"
     assert f"date={UI_DAY}" in store["curated_uri"]
     assert len(curated(airflow, "orders", UI_DAY)) > 200
-
-    # without a day in the form, a run after the last day of data is refused by its first task, saying why
-    run = runs.trigger_dag_run(DAG_ID, TriggerDAGRunPostBody(dag_run_id="rest_ui_now", logical_date=now, conf={}))
-    assert _wait(api, run.dag_run_id, timeout=300) == "failed"
-    ingest = TaskInstanceApi(api).get_task_instance(DAG_ID, run.dag_run_id, "ingest")
-    assert (ingest.state.value, ingest.try_number) == ("failed", 1)
-    log = _log_text(api, run.dag_run_id, "ingest", 1)
-    assert "end_date" in log and "'partition'" in log
 
 
 def test_backfill_seven_days_then_again_with_reprocess_none(airflow: LocalAirflow, api: ApiClient) -> None:
@@ -286,3 +290,12 @@ def test_make_status_finds_an_airflow_on_a_non_default_port(airflow: LocalAirflo
     assert airflow.port != 8080
     assert status["url"] == airflow.base_url
     assert status["healthy"] is True
+
+
+def test_loading_the_settings_again_leaves_no_refused_insert_in_the_api_server_log(airflow: LocalAirflow) -> None:
+    """`make run` on a running Airflow loads airflow_settings.yaml again: updates, not refused INSERTs."""
+    counts = airflow.load_settings()  # the fixture loaded them once already
+    assert counts["connections"] > 0
+    log = (airflow.home / "logs" / "api-server.out").read_text(errors="replace")
+    assert "INSERT INTO connection" not in log
+    assert "UNIQUE constraint failed" not in log
