@@ -65,7 +65,8 @@ class Schedule:
     :param every: a period (``timedelta`` or ``relativedelta``) counted from ``anchor``, or None.
     :param anchor: where ``every`` periods start (the DAG's start date).
     :param timezone: the zone the cron expression is read in (IANA name).
-    :param end: the DAG's ``end_date``: no partition starts after it (a run for a later one is refused).
+    :param end: the start of the schedule's last interval (or the DAG's ``end_date``): no partition starts
+        after it (a run for a later one is refused).
     """
 
     cron: str | None = None
@@ -249,10 +250,10 @@ def _within_end(run: RunFacts, schedule: Schedule, partition: Partition) -> Part
     raise PartitionError(
         PARTITION_PARAM,
         partition.label,
-        f"run {run.run_id!r} is for partition {partition.label} ({how} that), after this DAG's end_date "
-        f"{_utc(schedule.end).isoformat()}: its last partition is {end.label}. Trigger it with conf "
+        f"run {run.run_id!r} is for partition {partition.label} ({how} that), after the end of this DAG's "
+        f"schedule ({_utc(schedule.end).isoformat()}): its last partition is {end.label}. Trigger it with conf "
         f"{{{PARTITION_PARAM!r}: {end.label!r}}} (any partition up to {end.label}) or with a logical date "
-        "before the end_date",
+        "up to the end",
     )
 
 

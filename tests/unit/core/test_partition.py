@@ -189,5 +189,5 @@ def test_a_partition_after_the_end_date_is_refused_saying_which_days_there_are(r
         resolve_partition(run, ENDING)
     message = str(err.value)
     assert says in message
-    assert "after this DAG's end_date 2026-10-28T00:00:00+00:00" in message
+    assert "after the end of this DAG's schedule (2026-10-28T00:00:00+00:00)" in message
     assert "its last partition is 2026-10-28" in message and "{'partition': '2026-10-28'}" in message
