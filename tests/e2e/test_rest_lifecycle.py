@@ -230,7 +230,8 @@ def test_the_readmes_cli_recipes_work_while_airflow_runs(airflow: LocalAirflow, 
     (plugins/airflow_local_settings.py: WAL and a busy timeout)."""
     import json
 
-    listed = json.loads(airflow.airflow("dags", "list", "--output", "json").stdout)
+    out = airflow.airflow("dags", "list", "--output", "json").stdout  # after Airflow's own log lines
+    listed = json.loads(next(line for line in reversed(out.splitlines()) if line.startswith("[")))
     assert DAG_ID in {d["dag_id"] for d in listed}
     backfills = BackfillApi(api)
     before = sorted(r.dag_run_id for r in _runs_between(api, BACKFILL_DAYS[0], BACKFILL_DAYS[-1]))
