@@ -5,7 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 # The stamp changes with the pinned requirements and with the install recipe's version (bump -v2 when it changes).
 STAMP := $(VENV)/.installed-v2-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
-export AIRFLOW_PORT ?= 8080
+# AIRFLOW_PORT (api-server port, default 8080) passes through from the environment or the command line;
+# status, env and stop use the port `make run` recorded when it is not given
 # Azurite (the Azure Storage emulator of the integration tests), installed locally with npm
 AZURITE_VERSION := 3.37.0
 AZURITE := .tools/azurite/node_modules/.bin/azurite-blob

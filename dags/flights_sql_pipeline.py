@@ -22,7 +22,7 @@ Point `demo_db` at PostgreSQL or MySQL (conn_type postgres/mysql) to read the sa
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import CronDataIntervalTimetable, chain, dag
+from airflow.sdk import chain, dag
 
 from dataframe_pipeline.clean.operators import CleanOperator
 from dataframe_pipeline.config import load_pipeline_config
@@ -31,15 +31,16 @@ from dataframe_pipeline.enrich.operators import EnrichOperator
 from dataframe_pipeline.ingest.operators import SqlIngestOperator
 from dataframe_pipeline.refine.operators import RefineOperator
 from dataframe_pipeline.store.operators import DeltaStoreOperator
+from dataframe_pipeline.timetables import CronDataIntervalUntil
 from dataframe_pipeline.validate.operators import ValidateOperator
 
 CONFIG = load_pipeline_config("flights_sql_pipeline")
 
 
 @dag(
-    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
+    # the data ends in 2013: the schedule's last day, not an end_date (see dataframe_pipeline/timetables.py)
+    schedule=CronDataIntervalUntil("0 0 * * *", timezone="UTC", end=pendulum.datetime(2013, 12, 31, tz="UTC")),
     start_date=pendulum.datetime(2013, 1, 1, tz="UTC"),
-    end_date=pendulum.datetime(2013, 12, 31, tz="UTC"),
     catchup=False,
     max_active_runs=2,
     default_args=default_args(),

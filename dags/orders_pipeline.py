@@ -28,6 +28,9 @@ rows in = rows out + rows quarantined + rows dropped by a named rule.
 
 Every step processes the run's partition, the day of its logical date, however the run was started
 (schedule, manual, backfill); a manual run without a logical date names its day in the `partition` param.
+The schedule ends with the demo data (2026-10-28, `ORDERS_END_DATE`): a manual run with a later logical
+date (the UI's Trigger form proposes now) is refused when triggered, saying which days there are; clear
+the logical date and name the day in the `partition` param instead.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from __future__ import annotations
 import os
 
 import pendulum
-from airflow.sdk import CronDataIntervalTimetable, Param, chain, dag
+from airflow.sdk import Param, chain, dag
 
 from dataframe_pipeline.clean.operators import CleanOperator
 from dataframe_pipeline.config import load_pipeline_config
@@ -45,6 +48,7 @@ from dataframe_pipeline.ingest.operators import FileIngestOperator
 from dataframe_pipeline.refine.operators import RefineOperator
 from dataframe_pipeline.report.operators import QualityReportOperator, ReportFailureAlert
 from dataframe_pipeline.store.operators import DeltaStoreOperator
+from dataframe_pipeline.timetables import CronDataIntervalUntil
 from dataframe_pipeline.validate.operators import ValidateOperator
 
 START = pendulum.parse(os.environ.get("ORDERS_START_DATE", "2026-10-01"), tz="UTC")
@@ -55,9 +59,10 @@ CONFIG = load_pipeline_config("orders_pipeline")  # include/configs/orders_pipel
 
 
 @dag(
-    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
+    # the schedule's last interval, not the DAG's end_date: Airflow copies an end_date to every task and
+    # then creates no task instance for a manual run after it (a green run that did nothing)
+    schedule=CronDataIntervalUntil("0 0 * * *", timezone="UTC", end=pendulum.parse(END, tz="UTC") if END else None),
     start_date=START,
-    end_date=pendulum.parse(END, tz="UTC") if END else None,
     catchup=False,
     max_active_runs=3,
     default_args=default_args(),

@@ -7,6 +7,10 @@ from pathlib import Path
 
 import pytest
 
+# Airflow reads its plugins folder when it is first imported: the project's, as in a deployment (the
+# timetables a DAG uses are registered by a plugin there; serializing a DAG needs them)
+os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(Path(__file__).resolve().parents[1] / "plugins"))
+
 TIERS = ("unit", "dags", "integration", "e2e")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

@@ -17,6 +17,7 @@ import contextlib
 import json
 import os
 import secrets
+import shlex
 import signal
 import subprocess
 import sys
@@ -53,6 +54,8 @@ class LocalAirflow:
     port: int = 8080
     username: str = "admin"
     password: str = "admin"
+    #: a second login with the simple auth manager's read-only role: sees everything, triggers nothing
+    viewer: tuple[str, str] = ("viewer", "viewer")
     data_dir: Path = PROJECT_DIR / "data"
     venv_bin: Path = Path(sys.executable).parent
     demo_api_port: int = 8765
@@ -87,7 +90,7 @@ class LocalAirflow:
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": "4",
             "AIRFLOW__CORE__FERNET_KEY": fernet,
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{self.username}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{self.username}:admin,{self.viewer[0]}:viewer",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.home / "passwords.json"),
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base_url}/execution/",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}",
@@ -167,8 +170,15 @@ class LocalAirflow:
         """Create the home folder, the login and the metadata database (idempotent)."""
         (self.home / "logs").mkdir(parents=True, exist_ok=True)
         self.lineage_file.parent.mkdir(parents=True, exist_ok=True)  # the file transport does not create it
-        (self.home / "passwords.json").write_text(json.dumps({self.username: self.password}) + "\n")
+        passwords = {self.username: self.password, self.viewer[0]: self.viewer[1]}
+        (self.home / "passwords.json").write_text(json.dumps(passwords) + "\n")
+        self.instance_file.write_text(json.dumps({"port": self.port, "demo_api_port": self.demo_api_port}) + "\n")
         self.airflow("db", "migrate")
+
+    @property
+    def instance_file(self) -> Path:
+        """The ports the last start() used, so that status, env and stop find them without AIRFLOW_PORT."""
+        return self.home / "instance.json"
 
     def _pid_file(self, component: str) -> Path:
         return self.home / "run" / f"{component}.pid"
@@ -308,13 +318,15 @@ class LocalAirflow:
 
     # -- REST API ------------------------------------------------------------------------------
     def token(self) -> str:
-        """A JWT from /auth/token (cached)."""
+        """A JWT of the admin user from /auth/token (cached)."""
         if self._token is None:
-            body = self._request(
-                "POST", "/auth/token", {"username": self.username, "password": self.password}, auth=False
-            )
-            self._token = body["access_token"]
+            self._token = self.token_for(self.username, self.password)
         return self._token
+
+    def token_for(self, username: str, password: str) -> str:
+        """A JWT from /auth/token for any user of the simple auth manager."""
+        body = self._request("POST", "/auth/token", {"username": username, "password": password}, auth=False)
+        return body["access_token"]
 
     def _request(self, method: str, path: str, body: Any = None, *, auth: bool = True, ok: tuple = ()) -> Any:
         headers = {"Accept": "application/json", "Content-Type": "application/json"}
@@ -384,9 +396,13 @@ class LocalAirflow:
         return counts
 
     def _upsert(self, collection: str, item: str, body: dict) -> None:
-        created = self.api("POST", collection, body, ok=(409,))
-        if created.get("_status") == 409:
-            self.api("PATCH", item, body)
+        """Update what exists, create what does not: never an INSERT that the database refuses (the
+        api-server logs each refused INSERT with a traceback)."""
+        quoted = urllib.parse.quote(item, safe="/")
+        if self.api("GET", quoted, ok=(404,)).get("_status") == 404:
+            self.api("POST", collection, body)
+        else:
+            self.api("PATCH", quoted, body)
 
     def unpause(self, dag_id: str) -> None:
         self.api("PATCH", f"/dags/{dag_id}", {"is_paused": False})
@@ -578,16 +594,40 @@ def demo(af: LocalAirflow, logical_date: str) -> int:
     return 0 if run["state"] == "success" else 1
 
 
+def ports(home: Path, environ: dict[str, str], command: str) -> tuple[int, int]:
+    """The api-server's and the demo API's ports: ``AIRFLOW_PORT`` / ``DEMO_API_PORT`` when set; else, for a
+    command that talks to a running instance (status, env, stop, or start/demo reusing it), the ports
+    its last start recorded; else 8080 and 8765."""
+    recorded: dict[str, Any] = {}
+    instance = home / "instance.json"
+    if instance.exists() and command in ("status", "env", "stop", "start", "demo"):
+        with contextlib.suppress(ValueError):
+            recorded = json.loads(instance.read_text())
+    port = environ.get("AIRFLOW_PORT") or recorded.get("port") or 8080
+    demo_api_port = environ.get("DEMO_API_PORT") or recorded.get("demo_api_port") or 8765
+    return int(port), int(demo_api_port)
+
+
+def shell_exports(af: LocalAirflow) -> list[str]:
+    """``export`` lines that make a shell's ``airflow`` command (the venv's, first on PATH) talk to ``af``."""
+    env = af.env()
+    keep = [k for k in env if k.startswith(("AIRFLOW", "DATAFRAME_PIPELINE")) or k in ("PYTHONPATH", "PATH")]
+    return [f"export {key}={shlex.quote(env[key])}" for key in keep]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["start", "stop", "demo", "env", "status"])
-    parser.add_argument("--port", type=int, default=int(os.environ.get("AIRFLOW_PORT", "8080")))
+    parser.add_argument("--port", type=int, default=None, help="api-server port (default: AIRFLOW_PORT, else 8080)")
     parser.add_argument("--date", default=os.environ.get("RUN_DATE", DEMO_DATE), help="logical date of the demo run")
+    parser.add_argument("--home", type=Path, default=PROJECT_DIR / ".airflow", help="the AIRFLOW_HOME to use")
     args = parser.parse_args(argv)
+    port, demo_api_port = ports(args.home, dict(os.environ), args.command)
     af = LocalAirflow(
-        port=args.port,
+        home=args.home,
+        port=args.port or port,
         password=os.environ.get("AIRFLOW_ADMIN_PASSWORD", "admin"),
-        demo_api_port=int(os.environ.get("DEMO_API_PORT", "8765")),
+        demo_api_port=demo_api_port,
     )
     if args.command == "start":
         prepare_demo_data()
@@ -597,11 +637,9 @@ def main(argv: list[str] | None = None) -> int:
         stopped = af.stop()
         print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
     elif args.command == "status":
-        print(json.dumps({"running": af.running(), "healthy": af.healthy()}))
+        print(json.dumps({"running": af.running(), "healthy": af.healthy(), "url": af.base_url}))
     elif args.command == "env":
-        for key, value in af.env().items():
-            if key.startswith(("AIRFLOW", "DATAFRAME_PIPELINE")) or key == "PYTHONPATH":
-                print(f"export {key}={json.dumps(value)}")
+        print("\n".join(shell_exports(af)))
     else:
         return demo(af, args.date)
     return 0

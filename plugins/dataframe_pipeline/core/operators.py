@@ -92,12 +92,14 @@ def schedule_of(dag: Any) -> Schedule:
     timetable = getattr(dag, "timetable", None)
     expression = getattr(timetable, "expression", None)
     zone = _zone_name(getattr(timetable, "timezone", None))
+    # the DAG's end_date, or the last interval of a schedule that ends (dataframe_pipeline/timetables.py)
+    end = getattr(dag, "end_date", None) or getattr(timetable, "end", None)
     if isinstance(expression, str):
-        return Schedule(cron=expression, timezone=zone)
+        return Schedule(cron=expression, timezone=zone, end=end)
     delta = getattr(timetable, "delta", None)
     if delta is not None:
-        return Schedule(every=delta, anchor=getattr(dag, "start_date", None), timezone=zone)
-    return Schedule()
+        return Schedule(every=delta, anchor=getattr(dag, "start_date", None), timezone=zone, end=end)
+    return Schedule(end=end)
 
 
 def _zone_name(zone: Any) -> str:

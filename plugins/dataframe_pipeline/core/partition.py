@@ -65,12 +65,15 @@ class Schedule:
     :param every: a period (``timedelta`` or ``relativedelta``) counted from ``anchor``, or None.
     :param anchor: where ``every`` periods start (the DAG's start date).
     :param timezone: the zone the cron expression is read in (IANA name).
+    :param end: the start of the schedule's last interval (or the DAG's ``end_date``): no partition starts
+        after it (a run for a later one is refused).
     """
 
     cron: str | None = None
     every: timedelta | relativedelta | None = None
     anchor: datetime | None = None
     timezone: str = "UTC"
+    end: datetime | None = None
 
     @property
     def periodic(self) -> bool:
@@ -227,8 +230,34 @@ def grain_of(start: datetime, end: datetime) -> str:
 def resolve_partition(run: RunFacts, schedule: Schedule) -> Partition:
     """The partition ``run`` processes (see the module docstring for the order of precedence).
 
-    :raises PartitionError: nothing names a partition, or the requested one does not fit the schedule.
+    :raises PartitionError: nothing names a partition, the requested one does not fit the schedule, or the
+        partition starts after the schedule's end.
     """
+    return _within_end(run, schedule, _resolve(run, schedule))
+
+
+def _within_end(run: RunFacts, schedule: Schedule, partition: Partition) -> Partition:
+    """Refuse a partition after the DAG's end date: a manual run with the UI's default logical date (now)
+    would otherwise look for data that does not exist (or, without this check, do nothing and succeed)."""
+    if schedule.end is None or partition.start is None or partition.start <= _utc(schedule.end):
+        return partition
+    end = _aligned(_utc(schedule.end), schedule, "end")
+    how = (
+        f"the {PARTITION_PARAM!r} param asks for"
+        if partition.origin == "param"
+        else f"its logical date {run.logical_date} makes it"
+    )
+    raise PartitionError(
+        PARTITION_PARAM,
+        partition.label,
+        f"run {run.run_id!r} is for partition {partition.label} ({how} that), after the end of this DAG's "
+        f"schedule ({_utc(schedule.end).isoformat()}): its last partition is {end.label}. Trigger it with conf "
+        f"{{{PARTITION_PARAM!r}: {end.label!r}}} (any partition up to {end.label}) or with a logical date "
+        "up to the end",
+    )
+
+
+def _resolve(run: RunFacts, schedule: Schedule) -> Partition:
     if run.requested not in (None, ""):
         return _requested(run, schedule)
     if run.partition_date is not None:

@@ -14,12 +14,18 @@ GX takes several seconds to import, so it is imported inside :func:`run_suite`, 
 from __future__ import annotations
 
 import json
+import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dataframe_pipeline.exceptions import ConfigurationError, ValidationFailedError
+
+# While it imports, GX logs one INFO line per public function of its own API docs registry ("Skipping
+# registering function ... because it does not have a class", some 200 lines): noise in validate's log
+# that hides the step's own story. Its warnings and errors still show.
+logging.getLogger("great_expectations._docs_decorators").setLevel(logging.WARNING)
 
 if TYPE_CHECKING:
     import os

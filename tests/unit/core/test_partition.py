@@ -163,3 +163,31 @@ def test_asset_events_of_different_partitions_are_refused() -> None:
 def test_a_partition_round_trips_through_its_dict() -> None:
     partition = resolve_partition(RunFacts("x", logical_date=at(2026, 11, 1, 3)), HOURLY)
     assert Partition.from_dict(partition.as_dict()) == partition
+
+
+ENDING = Schedule(cron="0 0 * * *", end=at(2026, 10, 28))
+
+
+def test_a_manual_run_after_the_end_date_takes_the_day_of_its_partition_param() -> None:
+    # the UI's Trigger form proposes now as logical date, after the DAG's end_date; the param names the day
+    run = RunFacts("manual__now", logical_date=at(2026, 12, 1, 16, 40), requested="2026-10-24")
+    partition = resolve_partition(run, ENDING)
+    assert (partition.path, partition.origin) == ("date=2026-10-24", "param")
+    # the last partition of the schedule is still allowed
+    assert resolve_partition(RunFacts("scheduled__x", logical_date=at(2026, 10, 28)), ENDING).ds == "2026-10-28"
+
+
+@pytest.mark.parametrize(
+    ("run", "says"),
+    [
+        (RunFacts("manual__now", logical_date=at(2026, 12, 1, 16, 40)), "its logical date 2026-12-01 16:40:00+00:00"),
+        (RunFacts("manual__x", requested="2026-11-02"), "the 'partition' param asks for"),
+    ],
+)
+def test_a_partition_after_the_end_date_is_refused_saying_which_days_there_are(run: RunFacts, says: str) -> None:
+    with pytest.raises(PartitionError) as err:
+        resolve_partition(run, ENDING)
+    message = str(err.value)
+    assert says in message
+    assert "after the end of this DAG's schedule (2026-10-28T00:00:00+00:00)" in message
+    assert "its last partition is 2026-10-28" in message and "{'partition': '2026-10-28'}" in message
