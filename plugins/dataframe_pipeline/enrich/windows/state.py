@@ -14,15 +14,14 @@ not sent again. Only the newest snapshot is replaced by a re-run (later ones sta
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from dataframe_pipeline.core import snapshots
+
 if TYPE_CHECKING:
     from dataframe_pipeline.core.dataset import Location
-
-_ENTRY = re.compile(r"^(\d{8,})@(.+)\.json$")
 
 
 @dataclass(frozen=True)
@@ -48,22 +47,14 @@ class StateStore:
         self.location = location
 
     def entries(self) -> dict[int, str]:
-        fs, path = self.location.fs, self.location.path
-        if not fs.exists(path):
-            return {}
-        found = {}
-        for full in fs.ls(path, detail=False):
-            match = _ENTRY.match(full.rstrip("/").rsplit("/", 1)[-1])
-            if match:
-                found[int(match.group(1))] = match.group(0)
-        return found
+        return snapshots.entries(self.location)
 
     def read(self, name: str) -> dict[str, Any]:
-        return json.loads((self.location / name).read_bytes())
+        return snapshots.read(self.location, name)
 
     def plan(self, run_partition: str) -> StatePlan:
         entries = self.entries()
-        suffix = f"@{_escape(run_partition)}.json"
+        suffix = snapshots.partition_suffix(run_partition)
         mine = sorted(seq for seq, name in entries.items() if name.endswith(suffix))
         if mine:
             seq = mine[-1]
@@ -76,11 +67,7 @@ class StateStore:
         return StatePlan(newest + 1, self.read(entries[newest]), None, newest=True)
 
     def save(self, plan: StatePlan, run_partition: str, state: dict[str, Any]) -> str:
-        name = f"{plan.seq:08d}@{_escape(run_partition)}.json"
+        name = snapshots.entry_name(plan.seq, run_partition)
         body = {"seq": plan.seq, "partition": run_partition, "saved": datetime.now(UTC).isoformat(), **state}
         (self.location / name).write_bytes(json.dumps(body, indent=1, default=str).encode())
         return (self.location / name).uri
-
-
-def _escape(run_partition: str) -> str:
-    return re.sub(r"[^A-Za-z0-9=._+-]", "~", run_partition)

@@ -29,11 +29,11 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from dataframe_pipeline.core import snapshots
 from dataframe_pipeline.core.dataset import MANIFEST
 
 if TYPE_CHECKING:
@@ -45,7 +45,6 @@ log = logging.getLogger(__name__)
 
 #: the key of the Kafka section in a dataset manifest's ``meta``
 MANIFEST_KEY = "kafka"
-_ENTRY = re.compile(r"^(\d{8,})@(.+)\.json$")
 
 TopicPartitionKey = tuple[str, int]
 
@@ -135,18 +134,10 @@ class OffsetLedger:
 
     def entries(self) -> dict[int, str]:
         """Sequence number -> entry file name."""
-        fs, path = self.location.fs, self.location.path
-        if not fs.exists(path):
-            return {}
-        found = {}
-        for full in fs.ls(path, detail=False):
-            match = _ENTRY.match(full.rstrip("/").rsplit("/", 1)[-1])
-            if match:
-                found[int(match.group(1))] = match.group(0)
-        return found
+        return snapshots.entries(self.location)
 
     def read_entry(self, name: str) -> dict[str, Any]:
-        return json.loads((self.location / name).read_bytes())
+        return snapshots.read(self.location, name)
 
     def landed(self, entry: Mapping[str, Any]) -> tuple[PartitionRange, ...] | None:
         """The ranges the entry's dataset recorded, if it landed with this entry's number; else None."""
@@ -161,7 +152,7 @@ class OffsetLedger:
     def plan(self, run_partition: str) -> ReadPlan:
         """Where the batch of ``run_partition`` reads (see the module docstring)."""
         entries = self.entries()
-        suffix = f"@{_escape(run_partition)}.json"
+        suffix = snapshots.partition_suffix(run_partition)
         mine = [seq for seq, name in entries.items() if name.endswith(suffix)]
         stale: tuple[str, ...] = ()
         if mine:
@@ -189,7 +180,7 @@ class OffsetLedger:
 
     def register(self, plan: ReadPlan, run_partition: str, dataset_uri: str) -> None:
         """Write the entry of a new batch (before it is read), removing the one it supersedes."""
-        name = f"{plan.seq:08d}@{_escape(run_partition)}.json"
+        name = snapshots.entry_name(plan.seq, run_partition)
         entry = {
             "seq": plan.seq,
             "partition": run_partition,
@@ -206,8 +197,3 @@ class OffsetLedger:
 
 def _starts(entry: Mapping[str, Any]) -> dict[TopicPartitionKey, int]:
     return {parse_position_key(k): int(v) for k, v in (entry.get("starts") or {}).items()}
-
-
-def _escape(run_partition: str) -> str:
-    """A run partition path (``date=.../hour_utc=03``) as one file name."""
-    return re.sub(r"[^A-Za-z0-9=._+-]", "~", run_partition)
