@@ -485,6 +485,17 @@ class SqlIngestOperator(IngestOperatorBase):
         return details
 
 
+def _batch_consumer_hook(topics: list[str], kafka_config_id: str) -> Any:
+    """The provider's consumer hook, with end-of-partition events on (how a batch knows it is drained)."""
+    from airflow.providers.apache.kafka.hooks.consume import KafkaConsumerHook
+
+    class BatchConsumerHook(KafkaConsumerHook):
+        def _get_client(self, config: dict[str, Any]) -> Any:
+            return super()._get_client({**config, "enable.partition.eof": True})
+
+    return BatchConsumerHook(topics, kafka_config_id=kafka_config_id)
+
+
 class KafkaIngestOperator(IngestOperatorBase):
     """Ingest one micro-batch of Kafka topics (JSON values), landing each message exactly once.
 
@@ -612,8 +623,6 @@ class KafkaIngestOperator(IngestOperatorBase):
         return extra
 
     def runner(self, context: Context) -> StepRunner:
-        from airflow.providers.apache.kafka.hooks.consume import KafkaConsumerHook
-
         from dataframe_pipeline.core.runner import SourceInput, SourcePart
         from dataframe_pipeline.ingest.kafka.offsets import OffsetLedger, manifest_section
         from dataframe_pipeline.ingest.kafka.reader import KafkaBatchReader
@@ -629,7 +638,7 @@ class KafkaIngestOperator(IngestOperatorBase):
             lambda uri: location(ObjectStoragePath(uri)),
         )
         plan = ledger.plan(partition)
-        consumer = KafkaConsumerHook(list(source.topics), kafka_config_id=self.kafka_config_id).get_conn
+        consumer = _batch_consumer_hook(list(source.topics), self.kafka_config_id).get_conn
         reader = KafkaBatchReader(source, consumer, plan)
         reader.resolve()
         if plan.new_entry:

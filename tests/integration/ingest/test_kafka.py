@@ -268,6 +268,35 @@ def test_restart_during_a_backfill_from_the_earliest_offsets_leaves_no_gap_and_n
         assert offsets == list(range(by_partition[partition][-1][1]))  # every offset once, none missing
 
 
+def test_a_batch_reads_to_the_end_of_each_partition_when_the_watermark_lags(
+    kafka_broker, topic, tmp_path, monkeypatch
+) -> None:
+    """Tansu answers ListOffsets with an offset inside the last record batch (1 for one batch of 2,000
+    messages), behind the last message: a batch that starts past it must still read to the end
+    (end-of-partition from the fetch decides), even when the first fetch is slow (here the broker
+    holds each fetch for a second, as a loaded one may)."""
+    from confluent_kafka import Consumer, Producer, TopicPartition
+
+    slow = {"fetch.min.bytes": 100_000_000, "fetch.wait.max.ms": 1200}
+    monkeypatch.setenv(CONN, connection(kafka_broker, group=f"pipeline-{topic}", **slow))
+
+    values, _ = events(2000)
+    producer = Producer({"bootstrap.servers": kafka_broker.bootstrap, "linger.ms": 5, "enable.idempotence": False})
+    for value in values:  # one flush: few record batches, the last one starting well before 2000
+        producer.produce(topic, value=value, partition=0)
+    assert producer.flush(30) == 0
+    probe = Consumer({"bootstrap.servers": kafka_broker.bootstrap, "group.id": "probe"})
+    _, high = probe.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
+    probe.close()
+
+    first = operator(tmp_path, topic, max_messages=1000).execute(context(0))
+    second = operator(tmp_path, topic, max_messages=5000).execute(context(1))
+    assert (first["dataset"]["rows"], second["dataset"]["rows"]) == (1000, 1000), f"the watermark said {high}"
+    assert [(r["first"], r["end"]) for r in second["kafka"]["ranges"] if r["partition"] == 0] == [(1000, 2000)]
+    assert second["kafka"]["stopped_by"] == "drained"
+    assert sorted(landed(first)["seq"].tolist() + landed(second)["seq"].tolist()) == list(range(2000))
+
+
 def test_a_retry_of_the_same_partition_gives_the_same_dataset(kafka_broker, topic, tmp_path) -> None:
     values, keys = events(2000)
     produce(kafka_broker, topic, values, keys)

@@ -5,9 +5,14 @@ connection, auto-commit off) and a :class:`~dataframe_pipeline.ingest.kafka.offs
 assigns every partition of the topics itself, at the planned offsets (no group rebalance decides what
 it reads), and reads:
 
-- a **new batch**: from each partition's start to the high watermark seen at the start, at most
-  ``max_messages`` in all and for at most ``max_seconds``, ending early when no message came for
-  ``idle_seconds``; the range of each partition (first, end) is what was read;
+- a **new batch**: from each partition's start to its end, at most ``max_messages`` in all and for at
+  most ``max_seconds``; it ends when every partition reported end-of-partition at the position read
+  (the broker's fetch answer, ``enable.partition.eof``), or when no message came for
+  ``idle_seconds`` (a consumer without end-of-partition events). The high watermark of ListOffsets is
+  only a hint (how long to wait for the first fetch): Tansu answers it with an offset inside the
+  last record batch (1 for one batch of 2,000 messages), behind the last message, so stopping there
+  would leave messages for the next batch to find, or none at all. The range of each partition
+  (first, end) is what was read;
 - a **replay**: exactly the recorded ranges, whatever else arrived since (a retry gives the same rows).
 
 Each message value is decoded as UTF-8 JSON and goes through the shared record layer
@@ -161,8 +166,10 @@ class KafkaBatchReader:
         self.ends: dict[TopicPartitionKey, int] = {}
         #: a replay stops each partition at its recorded end
         self._stop_at: dict[TopicPartitionKey, int] = {}
-        #: a new batch: the high watermarks seen at the start (drained once past them and a poll is empty)
+        #: a new batch: the high watermarks seen at the start (a hint only: see the module's docstring)
         self._hint: dict[TopicPartitionKey, int] = {}
+        #: a new batch: where each partition reported end-of-partition (drained when all are at their end)
+        self._eof: dict[TopicPartitionKey, int] = {}
         self._tabulator = _Tabulator(None, source, typed_values=True)
 
     # -- planning ------------------------------------------------------------------------------
@@ -257,7 +264,7 @@ class KafkaBatchReader:
             idle_limit = self.source.timeout_seconds if replay else self.source.idle_seconds
             messages = self.consumer.consume(num_messages=want, timeout=min(0.5, idle_limit))
             groups = self._take(messages, pending, replay)
-            if not groups and not replay and self._past_hints():
+            if not groups and not replay and self._at_end():
                 break  # drained: stopped_by stays "drained"
             if groups:
                 yield self._block(groups)
@@ -294,8 +301,9 @@ class KafkaBatchReader:
             return "idle"
         return None
 
-    def _past_hints(self) -> bool:
-        return all(self.ends.get(key, start) >= self._hint.get(key, 0) for key, start in self.starts.items())
+    def _at_end(self) -> bool:
+        """Every partition reported end-of-partition at (or past) the position read so far."""
+        return all(self._eof.get(key, -1) >= self.ends.get(key, start) for key, start in self.starts.items())
 
     def _take(self, messages: list[Any], pending: set[TopicPartitionKey], replay: bool) -> list[_Group]:
         """The messages of the batch in this poll, by partition; in a replay, a partition is done at its end."""
@@ -306,6 +314,7 @@ class KafkaBatchReader:
             error = message.error()
             if error is not None:
                 if error.code() == KafkaError._PARTITION_EOF:
+                    self._eof[(message.topic(), message.partition())] = message.offset()
                     continue
                 raise TransientSourceError(f"kafka: {error}")
             key = (message.topic(), message.partition())
