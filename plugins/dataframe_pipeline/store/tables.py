@@ -12,7 +12,7 @@ log (min, max, nulls per column) skip the files a filter on another column canno
 
 CLI::
 
-    python -m dataframe_pipeline.store.tables history  data/curated/orders
+    python -m dataframe_pipeline.store.tables history  data/curated/orders [--json]
     python -m dataframe_pipeline.store.tables read     data/curated/orders --version 3 --columns a,b --limit 5
     python -m dataframe_pipeline.store.tables read     data/curated/orders --run <run_id>
     python -m dataframe_pipeline.store.tables rollback data/curated/orders --version 3 --reason "..."
@@ -184,6 +184,54 @@ def rollback(uri: str, version: int, *, reason: str, storage_options: Mapping[st
 
 # -- the command line ---------------------------------------------------------------------------
 
+#: the columns of ``history``'s table (``--json`` prints every field and the whole manifest)
+HISTORY_COLUMNS = ("version", "committed (UTC)", "operation", "run_id", "partition", "rows", "validation", "code")
+
+
+def _validation_cell(manifest: Mapping[str, Any]) -> str:
+    validation = manifest.get("validation")
+    if not isinstance(validation, dict) or "success" not in validation:
+        return "-"
+    text = "passed" if validation["success"] else "failed"
+    expectations = validation.get("expectations")
+    failed = [e for e in expectations if isinstance(e, dict) and not e.get("success")] if isinstance(
+        expectations, list) else []  # fmt: skip
+    warnings = sum(1 for e in failed if e.get("severity") == "warning")
+    return f"{text}, {warnings} warning(s)" if warnings else text
+
+
+def history_rows(commits: Sequence[Mapping[str, Any]]) -> list[tuple[str, ...]]:
+    """One line per version for people: the manifest reduced to what tells versions apart."""
+    from datetime import UTC, datetime
+
+    rows: list[tuple[str, ...]] = []
+    for commit in commits:
+        manifest = commit.get("manifest") or {}
+        stamp = commit.get("timestamp")
+        when = datetime.fromtimestamp(stamp / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S") if stamp else "-"
+        partition = commit.get("partition")
+        where = ",".join(f"{k}={v}" for k, v in partition.items()) if isinstance(partition, dict) else "-"
+        rows.append(
+            (
+                str(commit["version"]),
+                when,
+                str(commit.get("operation") or "-"),
+                str(commit.get("run_id") or "-"),
+                where or "-",
+                "-" if commit.get("rows") is None else str(commit["rows"]),
+                _validation_cell(manifest),
+                str(manifest.get("code_version") or "-")[:12],
+            )
+        )
+    return rows
+
+
+def format_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A plain text table, columns padded to their widest cell."""
+    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows, strict=True)]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in (header, *rows)]
+    return "\n".join(lines)
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
@@ -196,11 +244,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--columns", help="read: comma-separated columns")
     parser.add_argument("--limit", type=int, default=20, help="read: rows shown (history: versions shown)")
     parser.add_argument("--reason", help="rollback: why (recorded in the commit)")
+    parser.add_argument("--json", action="store_true", help="history: one JSON object per version, manifest included")
     args = parser.parse_args(argv)
     try:
         if args.command == "history":
-            for commit in history(args.uri)[: args.limit]:
-                print(json.dumps(commit, default=str, sort_keys=True))
+            commits = history(args.uri)[: args.limit]
+            if args.json:
+                for commit in commits:
+                    print(json.dumps(commit, default=str, sort_keys=True))
+            else:
+                print(format_table(HISTORY_COLUMNS, history_rows(commits)))
         elif args.command == "read":
             columns = [c for c in (args.columns or "").split(",") if c] or None
             table = read_table(args.uri, version=args.version, as_of_run=args.run, columns=columns)

@@ -3,6 +3,7 @@ and the README's DuckDB snippet."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -133,8 +134,15 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 def test_cli_history_read_and_rollback(table: Path) -> None:
     shown = _cli("history", table.as_uri())
     assert shown.returncode == 0, shown.stderr
-    assert len(shown.stdout.splitlines()) == 4
-    assert '"run_id": "run-1b"' in shown.stdout.splitlines()[0]
+    header, *lines = shown.stdout.splitlines()
+    assert header.split()[:4] == ["version", "committed", "(UTC)", "operation"]
+    assert len(lines) == 4 and max(len(line) for line in lines) < 200  # a line per version, not the manifest
+    assert lines[0].split()[0] == "3" and "run-1b" in lines[0].split()
+    as_json = _cli("history", table.as_uri(), "--json", "--limit", "2")
+    assert as_json.returncode == 0, as_json.stderr
+    assert [json.loads(line)["run_id"] for line in as_json.stdout.splitlines()] == [
+        c["run_id"] for c in history(str(table))[:2]
+    ]
     read = _cli("read", str(table), "--run", "run-1", "--columns", "order_id", "--limit", "2")
     assert read.returncode == 0, read.stderr
     assert read.stdout.split()[:3] == ["order_id", "0", "1"]
