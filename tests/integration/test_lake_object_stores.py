@@ -155,3 +155,26 @@ def test_operators_with_the_lake_and_the_table_on_azure(
     assert [p.rsplit("/", 1)[-1] for p in azure.fs.ls(f"{BUCKET}/curated/orders") if "date=" in p] == [
         "date=2026-10-09"
     ]
+
+
+def test_the_quality_reports_drift_reads_the_previous_version_of_a_table_on_azure(
+    azure: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The report's drift section reads the curated table with the connection's credentials, as the
+    store step publishes it (delta-rs gets the storage options the connection gives)."""
+    from dataframe_pipeline.report.operators import QualityReportOperator
+    from dataframe_pipeline.report.reference import previous_partition
+
+    lake, curated = f"{azure.root}/drift-lake", f"{azure.root}/drift-curated"
+    results = _run_pipeline(tmp_path, monkeypatch, lake, curated)
+    ti = SimpleNamespace(
+        xcom_pull=lambda task_ids, default=None: results.get(task_ids, default),
+        get_task_states=lambda **_: {},
+    )
+    context = {**_context(), "ti": ti}
+    context["dag_run"] = SimpleNamespace(logical_date=datetime(2026, 10, 10, tzinfo=UTC), run_id="r2")
+    report = QualityReportOperator(task_id="report", dataset_name="orders", curated_root=curated, storage_root=lake)
+    inputs = report.inputs(context)
+    assert inputs.curated_table is not None and inputs.storage_options  # the account and key of the connection
+    reference = previous_partition(inputs.curated_table, {"date": "2026-10-10"}, storage_options=inputs.storage_options)
+    assert reference.found and reference.partition == {"date": "2026-10-09"} and reference.version == 0

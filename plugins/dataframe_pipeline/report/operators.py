@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow.sdk import BaseOperator, BaseOperatorLink, ObjectStoragePath
+from airflow.sdk import BaseOperator, BaseOperatorLink
 from airflow.sdk.exceptions import AirflowFailException
 
 from dataframe_pipeline.core import settings
-from dataframe_pipeline.core.operators import location, run_partition
+from dataframe_pipeline.core.operators import lake_path, location, run_partition
 from dataframe_pipeline.exceptions import ConfigurationError, PipelineError
 from dataframe_pipeline.ui.urls import REPORT_XCOM_KEY, report_path
 
@@ -118,29 +118,35 @@ class QualityReportOperator(BaseOperator):
         ti, ids = context["ti"], self.task_ids()
         results = {step: ti.xcom_pull(task_ids=tid, default=None) for step, tid in ids.items()}
         partition = run_partition(context)
-        run_place = ObjectStoragePath(self.storage_root or settings.storage_root()) / self.dag_id / partition.path
+        run_place = lake_path(self.storage_root or settings.storage_root()) / self.dag_id / partition.path
         leftover = None
         if not results["validate"]:  # a failed suite returns nothing, but leaves its report beside its outputs
             leftover = self._read_json(run_place / ids["validate"] / "report.json")
-        curated = None
+        curated, options = None, None
         if self.dataset_name:
-            curated = location(ObjectStoragePath(self.curated_root or settings.curated_root()) / self.dataset_name)
+            from dataframe_pipeline.store.storage import storage_options
+
+            # the same URI the store step publishes to; delta-rs reads it with the connection's credentials
+            curated_uri = str(lake_path(self.curated_root or settings.curated_root()) / self.dataset_name)
+            curated = location(lake_path(curated_uri))
+            options = storage_options(curated_uri)[1]
         return ReportInputs(
             dag_id=self.dag_id,
             run_id=context["run_id"],
             partition=partition.values,
             results={step: value if isinstance(value, dict) else None for step, value in results.items()},
-            resolve=lambda uri: location(ObjectStoragePath(uri)),
+            resolve=lambda uri: location(lake_path(uri)),
             states=self._states(ti, context["run_id"], ids),
             validation_report=leftover,
             curated_table=curated,
+            storage_options=options,
             psi_threshold=float(self.psi_threshold),
             sample_rows=self.sample_rows,
             batch_rows=settings.batch_rows(),
         )
 
     @staticmethod
-    def _read_json(path: ObjectStoragePath) -> dict[str, Any] | None:
+    def _read_json(path: Any) -> dict[str, Any] | None:
         import json
 
         return json.loads(path.read_bytes()) if path.exists() else None
@@ -157,7 +163,7 @@ class QualityReportOperator(BaseOperator):
             self.validate_config()
             inputs = self.inputs(context)
             target = location(
-                ObjectStoragePath(self.storage_root or settings.storage_root())
+                lake_path(self.storage_root or settings.storage_root())
                 / self.dag_id
                 / run_partition(context).path
                 / self.task_id

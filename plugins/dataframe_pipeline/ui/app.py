@@ -103,9 +103,9 @@ def under_root(uri: str, root: str) -> bool:
 
 
 def read_uri(uri: str) -> bytes:
-    from airflow.sdk import ObjectStoragePath
+    from dataframe_pipeline.core.operators import lake_path
 
-    return ObjectStoragePath(uri).read_bytes()
+    return lake_path(uri).read_bytes()
 
 
 def authorized_user() -> Callable[..., Any]:
