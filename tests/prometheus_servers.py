@@ -96,7 +96,9 @@ def start(args: list[str], url: str, ready_path: str, log: Path) -> Server:
 
 def start_pushgateway(workdir: Path) -> Server:
     port = free_port()
-    args = [binary("prometheus-pushgateway"), f"--web.listen-address=127.0.0.1:{port}"]
+    # in memory only: Debian's build persists to /var/lib/prometheus/pushgateway.data by default, which
+    # every gateway started here would share (and load: one test's series in the next one's gateway)
+    args = [binary("prometheus-pushgateway"), f"--web.listen-address=127.0.0.1:{port}", "--persistence.file="]
     return start(args, f"http://127.0.0.1:{port}", "/-/ready", workdir / "pushgateway.log")
 
 
