@@ -1,6 +1,9 @@
 """A real Pushgateway and a real Prometheus for the tests (Debian packages ``prometheus-pushgateway`` and
 ``prometheus``; ``make test`` installs them), each a subprocess on a free loopback port, with a query
-helper over Prometheus's HTTP API. Missing binaries skip with the reason (fail under CI=true)."""
+helper over Prometheus's HTTP API. Missing binaries skip with the reason (fail under CI=true).
+
+Airflow's StatsD metrics go through ``include/scripts/statsd_exporter.py`` (:func:`start_statsd_exporter`),
+the loopback stand-in for the compose stack's prom/statsd-exporter, with the same mapping file."""
 
 from __future__ import annotations
 
@@ -8,20 +11,25 @@ import json
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import yaml
 
 from tests.conftest import require_service
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import Path
 
+PROJECT = Path(__file__).resolve().parents[1]
+STATSD_EXPORTER = PROJECT / "include" / "scripts" / "statsd_exporter.py"
+STATSD_MAPPING = PROJECT / "include" / "monitoring" / "statsd_mapping.yml"
 INSTALL = "apt-get install -y prometheus prometheus-pushgateway (or make test)"
 
 
@@ -34,6 +42,12 @@ def binary(name: str) -> str:
 
 def free_port() -> int:
     with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
@@ -82,13 +96,57 @@ def start(args: list[str], url: str, ready_path: str, log: Path) -> Server:
 
 def start_pushgateway(workdir: Path) -> Server:
     port = free_port()
-    args = [binary("prometheus-pushgateway"), f"--web.listen-address=127.0.0.1:{port}"]
+    # in memory only: Debian's build persists to /var/lib/prometheus/pushgateway.data by default, which
+    # every gateway started here would share (and load: one test's series in the next one's gateway)
+    args = [binary("prometheus-pushgateway"), f"--web.listen-address=127.0.0.1:{port}", "--persistence.file="]
     return start(args, f"http://127.0.0.1:{port}", "/-/ready", workdir / "pushgateway.log")
 
 
-def start_prometheus(workdir: Path, targets: list[str], rule_files: list[str] | None = None) -> Server:
+@dataclass
+class StatsdExporter(Server):
+    """The exporter's ``/metrics`` URL and process, and the UDP port it receives StatsD lines on."""
+
+    udp_port: int = 0
+
+    @property
+    def target(self) -> str:
+        return self.url.removeprefix("http://")
+
+
+def start_statsd_exporter(workdir: Path, mapping: Path = STATSD_MAPPING) -> StatsdExporter:
+    """include/scripts/statsd_exporter.py on a free UDP port and a free HTTP port, with ``mapping``."""
+    port, udp_port = free_port(), free_udp_port()
+    args = [
+        sys.executable,
+        str(STATSD_EXPORTER),
+        f"--statsd.mapping-config={mapping}",
+        f"--statsd.listen-udp=127.0.0.1:{udp_port}",
+        f"--web.listen-address=127.0.0.1:{port}",
+    ]
+    server = start(args, f"http://127.0.0.1:{port}", "/metrics", workdir / "statsd_exporter.log")
+    return StatsdExporter(server.url, server.process, udp_port)
+
+
+def compose_metrics_env() -> dict[str, str]:
+    """The ``AIRFLOW__METRICS__*`` settings docker-compose.yaml gives Airflow (StatsD on, its host aside)."""
+    compose = yaml.safe_load((PROJECT / "docker-compose.yaml").read_text())
+    env = compose["services"]["airflow-scheduler"]["environment"]
+    return {k: str(v) for k, v in env.items() if k.startswith("AIRFLOW__METRICS__")}
+
+
+def compose_scrape_job(job_name: str, target: str) -> dict:
+    """A scrape config of include/monitoring/prometheus.yml (the compose Prometheus), aimed at ``target``."""
+    config = yaml.safe_load((PROJECT / "include" / "monitoring" / "prometheus.yml").read_text())
+    [job] = [job for job in config["scrape_configs"] if job["job_name"] == job_name]
+    return {**job, "static_configs": [{"targets": [target]}]}
+
+
+def start_prometheus(
+    workdir: Path, targets: list[str], rule_files: list[str] | None = None, jobs: list[dict] | None = None
+) -> Server:
     """Prometheus scraping each ``host:port`` target every second (``honor_labels``: the pushed
-    ``job``/``dag_id`` labels stay), with fresh storage under ``workdir``."""
+    ``job``/``dag_id`` labels stay), and each scrape config of ``jobs`` as given (its interval set to one
+    second), with fresh storage under ``workdir``."""
     port = free_port()
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
@@ -96,7 +154,8 @@ def start_prometheus(workdir: Path, targets: list[str], rule_files: list[str] | 
         "scrape_configs": [
             {"job_name": f"target{i}", "honor_labels": True, "static_configs": [{"targets": [target]}]}
             for i, target in enumerate(targets)
-        ],
+        ]
+        + [{**job, "scrape_interval": "1s"} for job in jobs or []],
     }
     path = workdir / "prometheus.yml"
     path.write_text(json.dumps(config))  # JSON is YAML
