@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed-v2-$(shell cat requirements.txt requirements-dev.txt
 AZURITE_VERSION := 3.37.0
 AZURITE := .tools/azurite/node_modules/.bin/azurite-blob
 
-.PHONY: help venv chromium prometheus run stop status test test-unit test-e2e bench lint format docs lock clean
+.PHONY: help venv chromium prometheus run stop status test test-unit test-e2e bench bench-scale lint format docs lock clean
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -62,6 +62,9 @@ bench: venv  ## benchmarks against a baseline in the same run: ingest connectors
 	$(BIN)/python include/benchmarks/bench_validate.py --rows 5000000
 	$(BIN)/python include/benchmarks/bench_store.py --rows 5000000
 	$(BIN)/python include/benchmarks/bench_kafka.py
+
+bench-scale: venv  ## beyond RAM: the pipeline's four steps on 50M generated rows (~5 GB CSV), each within 1.2 GB (not in make test)
+	$(BIN)/python include/benchmarks/bench_pipeline.py --rows 50000000 --no-baseline --memory-limit-mb 1200
 
 lint: venv  ## ruff lint (with the security rules) and format check, mypy type check of plugins/
 	$(BIN)/ruff check .
