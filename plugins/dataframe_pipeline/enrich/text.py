@@ -220,7 +220,7 @@ class TextFeatures(BatchTransformer):
         stop = self._stop_words()
         normalise = self._normaliser()
         cache: dict[str, str] = {}
-        docs = []
+        docs: list[list[str]] = []
         for value in texts.tolist():
             if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
                 docs.append([])
