@@ -362,7 +362,8 @@ class DatasetWriter:
             try:
                 self._writer.close()
             finally:
-                self._sink.close()  # type: ignore[union-attr]
+                if self._sink is not None:  # opened with the writer
+                    self._sink.close()
         self._writer = None
         if self.fs.exists(self.attempt_dir):
             self.fs.rm(self.attempt_dir, recursive=True)

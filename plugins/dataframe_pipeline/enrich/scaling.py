@@ -233,6 +233,7 @@ class _ColumnScaler(SuffixedOutput, BatchTransformer):
 
     columns: list[str]
     suffix: str | None
+    n_samples_seen_: dict[str, int]  # fitted by each subclass: the non-null values per column
 
     def _check_columns_and_suffix(self, columns: Sequence[str] | None) -> None:
         check_column_list(self.columns, columns)
@@ -257,7 +258,7 @@ class _ColumnScaler(SuffixedOutput, BatchTransformer):
         out = {}
         for col in self.columns:
             values = _as_float(batch[col], self.rule_name)
-            if self.n_samples_seen_[col] == 0 and not np.isnan(values).all():  # type: ignore[attr-defined]
+            if self.n_samples_seen_[col] == 0 and not np.isnan(values).all():
                 raise DataContractError(
                     f"{self.rule_name}: column {col!r} had no non-null values when fitted, cannot scale new values"
                 )
