@@ -13,7 +13,8 @@ import os
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import AsyncCallback, DeadlineAlert, Param
+# airflow.sdk exports both (its __all__ and lazy imports), but the Task SDK's __init__.pyi stub leaves them out
+from airflow.sdk import AsyncCallback, DeadlineAlert, Param  # type: ignore[attr-defined]
 
 from dataframe_pipeline.alerts import PipelineAlertNotifier
 from dataframe_pipeline.deadlines import RunCreatedDeadline

@@ -502,7 +502,8 @@ def manifest_bytes(manifest: Mapping[str, Any] | None) -> int | None:
     """The bytes of a dataset by its ``_manifest.json`` (the sum of its files), None if unknown."""
     files = (manifest or {}).get("files") if isinstance(manifest, dict) else None
     sizes = [f.get("bytes") for f in files or [] if isinstance(f, dict)]
-    return sum(sizes) if sizes and all(isinstance(s, int) for s in sizes) else None
+    known = [s for s in sizes if isinstance(s, int)]
+    return sum(known) if sizes and len(known) == len(sizes) else None
 
 
 def names(datasets: Iterable[Any]) -> list[str]:

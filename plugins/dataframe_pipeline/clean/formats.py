@@ -9,6 +9,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
+from typing import Literal, cast
 
 import pandas as pd
 
@@ -20,6 +21,7 @@ from dataframe_pipeline.exceptions import ConfigurationError, DataContractError
 
 CASES = (None, "lower", "upper")
 UNICODE_FORMS = (None, "NFC", "NFKC")
+_UnicodeForm = Literal["NFC", "NFKC"]
 
 
 def _strip_accents(text: str) -> str:
@@ -69,10 +71,12 @@ class NormalizeText(BatchTransformer):
 
     def normalize(self, text: str) -> str:
         """One value, normalised."""
-        if self.unicode_form:
-            text = unicodedata.normalize(self.unicode_form, text)
+        # a form of UNICODE_FORMS (check_params); a str parameter, so that the reference documents it as one
+        form = cast("_UnicodeForm | None", self.unicode_form)
+        if form:
+            text = unicodedata.normalize(form, text)
         if self.remove_accents:
-            text = unicodedata.normalize(self.unicode_form or "NFC", _strip_accents(text))
+            text = unicodedata.normalize(form or "NFC", _strip_accents(text))
         if self.collapse_spaces:
             text = " ".join(text.split()) if self.strip else _collapse_inner(text)
         elif self.strip:
@@ -168,6 +172,13 @@ class ConvertUnits(BatchTransformer):
     def _factors(self) -> Mapping[str, float]:
         return self.factors if self.factors is not None else {"g": 0.001, "kg": 1}
 
+    def _from_factor(self) -> float:
+        """The factor of ``from_unit``, the unit of every value without ``unit_column``."""
+        factors = self._factors
+        if self.from_unit is None or self.from_unit not in factors:
+            raise ConfigurationError("from_unit", self.from_unit, f"must be one of {list(factors)} without unit_column")
+        return factors[self.from_unit]
+
     def check_params(self, columns: Sequence[str] | None = None) -> None:
         """Raise ``ConfigurationError`` for bad factors, units or columns."""
         factors = self._factors
@@ -177,8 +188,8 @@ class ConvertUnits(BatchTransformer):
             ok = isinstance(factor, int | float) and not isinstance(factor, bool)
             if not ok or not math.isfinite(factor):
                 raise ConfigurationError(f"factors.{unit}", factor, "must be a finite number")
-        if self.unit_column is None and self.from_unit not in factors:
-            raise ConfigurationError("from_unit", self.from_unit, f"must be one of {list(factors)} without unit_column")
+        if self.unit_column is None:
+            self._from_factor()
         for field in ("column", "unit_column"):
             name = getattr(self, field)
             if name is not None and columns is not None and name not in columns:
@@ -196,7 +207,7 @@ class ConvertUnits(BatchTransformer):
         nullable = isinstance(values.dtype, pd.api.extensions.ExtensionDtype)
         if self.unit_column is None:
             out = batch.copy(deep=False)
-            out[self.column] = values.astype("Float64" if nullable else "float64") * self._factors[self.from_unit]
+            out[self.column] = values.astype("Float64" if nullable else "float64") * self._from_factor()
             return BatchResult(data=out)
         units = batch[self.unit_column]
         factor = units.map(lambda u: self._factors.get(u) if isinstance(u, str) else None).astype("float64")

@@ -237,8 +237,8 @@ def _check_columns(value: object, columns: Sequence[str] | None) -> None:
 
 
 def _check_positive(field: str, value: object, *, upper: float = math.inf) -> None:
-    ok = isinstance(value, int | float) and not isinstance(value, bool)
-    if not ok or not math.isfinite(value) or not 0 < value < upper:  # type: ignore[operator]
+    number = value if isinstance(value, int | float) and not isinstance(value, bool) else math.nan
+    if not math.isfinite(number) or not 0 < number < upper:
         raise ConfigurationError(field, value, f"must be a finite number in (0, {upper})")
 
 

@@ -202,7 +202,7 @@ def rule_name(cls: type) -> str:
 _PARAM = re.compile(r"^\s*:param (\w+):(.*)$")
 
 
-def _param_docs(cls: type) -> dict[str, str]:
+def _param_docs(cls: type[object]) -> dict[str, str]:
     """``:param name: text`` entries of the class and ``__init__`` docstrings (continuation lines joined)."""
     docs: dict[str, str] = {}
     current = None
@@ -237,7 +237,7 @@ def _default(parameter: inspect.Parameter) -> str:
     return f"`{parameter.default!r}`"
 
 
-def parameters(cls: type) -> list[dict[str, str]]:
+def parameters(cls: type[object]) -> list[dict[str, str]]:
     """Name, type, default and meaning of each constructor parameter of a transformer class.
 
     :raises ValueError: a parameter has no ``:param`` documentation (the reference would lie by omission).

@@ -268,13 +268,13 @@ class DatasetWriter:
         table = to_arrow(data, self.schema)
         if self.schema is None:
             self.schema = table.schema
+        schema = self.schema
         offset = 0
         while offset < table.num_rows or (table.num_rows == 0 and self._writer is None):
-            if self._writer is None:
-                self._open_file()
+            writer = self._writer if self._writer is not None else self._open_file(schema)
             room = self.max_rows_per_file - self._rows_in_file
             chunk = table.slice(offset, room)
-            self._writer.write_table(chunk)  # type: ignore[union-attr]
+            writer.write_table(chunk)
             self._rows_in_file += chunk.num_rows
             offset += chunk.num_rows
             if self._rows_in_file >= self.max_rows_per_file:
@@ -282,14 +282,15 @@ class DatasetWriter:
             if table.num_rows == 0:
                 break
 
-    def _open_file(self) -> None:
+    def _open_file(self, schema: pa.Schema) -> pq.ParquetWriter:
         name = f"part-{len(self._files):05d}.parquet"
         self.fs.makedirs(self.attempt_dir, exist_ok=True)
         self._sink = HashingFile(self.fs.open(f"{self.attempt_dir}/{name}", "wb"))
-        text = [f.name for f in self.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
-        self._writer = pq.ParquetWriter(self._sink, self.schema, compression=self.compression, use_dictionary=text)
+        text = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+        self._writer = pq.ParquetWriter(self._sink, schema, compression=self.compression, use_dictionary=text)
         self._files.append({"path": f"attempt={self.attempt_id}/{name}", "rows": 0})
         self._rows_in_file = 0
+        return self._writer
 
     def _close_file(self) -> None:
         if self._writer is None or self._sink is None:
@@ -331,25 +332,26 @@ class DatasetWriter:
         digest = hashlib.sha256()
         for f in self._files:
             digest.update(f["sha256"].encode())
+        ref = DatasetRef(
+            uri=self.uri,
+            rows=self.rows,
+            columns=schema_to_columns(self.schema),
+            fingerprint=digest.hexdigest(),
+            meta=meta or {},
+        )
         manifest = {
             "format_version": FORMAT_VERSION,
             "attempt": self.attempt_id,
-            "rows": self.rows,
-            "columns": schema_to_columns(self.schema),
-            "fingerprint": digest.hexdigest(),
+            "rows": ref.rows,
+            "columns": ref.columns,
+            "fingerprint": ref.fingerprint,
             "files": self._files,
-            "meta": meta or {},
+            "meta": ref.meta,
         }
         write_atomic(self.fs, f"{self.path}/{MANIFEST}", json.dumps(manifest, indent=1, sort_keys=True).encode())
         self._committed = True
         self._remove_superseded()
-        return DatasetRef(
-            uri=self.uri,
-            rows=manifest["rows"],
-            columns=manifest["columns"],
-            fingerprint=manifest["fingerprint"],
-            meta=manifest["meta"],
-        )
+        return ref
 
     def abort(self) -> None:
         """Drop what this attempt wrote; the committed version (if any) stays in place."""
@@ -360,7 +362,8 @@ class DatasetWriter:
             try:
                 self._writer.close()
             finally:
-                self._sink.close()  # type: ignore[union-attr]
+                if self._sink is not None:  # opened with the writer
+                    self._sink.close()
         self._writer = None
         if self.fs.exists(self.attempt_dir):
             self.fs.rm(self.attempt_dir, recursive=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from airflow.sdk import BaseOperator, ObjectStoragePath
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
@@ -32,13 +32,13 @@ from dataframe_pipeline.exceptions import (
 from dataframe_pipeline.metrics import push_step_metrics
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from airflow.sdk import Context
 
     from dataframe_pipeline.core.dataset import Location
     from dataframe_pipeline.core.partition import Partition, Schedule
-    from dataframe_pipeline.core.runner import FittedState, StepRunner
+    from dataframe_pipeline.core.runner import FittedState, RoutedOutput, StepRunner
 
 #: errors that retrying cannot fix
 NON_RETRYABLE = (ConfigurationError, DataContractError, ValidationFailedError)
@@ -117,14 +117,16 @@ def run_partition(context: Context) -> Partition:
     """The partition of the task's run: computed once per task and kept in the context (``partition``)."""
     from dataframe_pipeline.core.partition import (
         PARTITION_PARAM,
+        Partition,
         RunFacts,
         event_partitions,
         from_trigger_only,
         resolve_partition,
     )
 
-    if context.get("partition") is not None:
-        return context["partition"]
+    cached = context.get("partition")  # our own key: Airflow's Context does not declare it
+    if isinstance(cached, Partition):
+        return cached
     dag_run = context["dag_run"]
     facts = RunFacts(
         run_id=str(dag_run.run_id),
@@ -258,7 +260,8 @@ class StepOperator(BaseOperator):
         :raises ConfigurationError: naming the field and the value.
         """
         copy = self.prepare_for_execution()
-        context = config_check_context(self.dag)
+        # a check has no run: the template variables a run's context would give, as a plain dict
+        context = cast("Context", config_check_context(self.dag))
         env = self.dag.get_template_env() if self.dag is not None else None
         for name in self.template_fields:
             value = getattr(copy, name)
@@ -334,10 +337,11 @@ class StepOperator(BaseOperator):
                 options["read"] = runner.input.ref.as_dict()
         if runner is not None and isinstance(runner.input, SourceInput) and isinstance(runner.input.parts, list):
             options["sources"] = [part.name for part in runner.input.parts]
-        if isinstance(getattr(self, "query", None), str):
-            options["query"] = self.query
-        if isinstance(getattr(self, "shaping", None), dict):
-            options["renames"] = self.shaping.get("rename")
+        query, shaping = getattr(self, "query", None), getattr(self, "shaping", None)  # of ingest operators
+        if isinstance(query, str):
+            options["query"] = query
+        if isinstance(shaping, dict):
+            options["renames"] = shaping.get("rename")
         if self.step == "validate" and "validation" not in result:
             report = result.get("report_uri") or (str(runner.place / "report.json") if runner is not None else None)
             options["report"] = _read_json(report)
@@ -446,7 +450,7 @@ class TransformStepOperator(StepOperator):
             return lake_path(name_or_uri)
         return self.root() / "_fitted" / name_or_uri / "fitted.skops"
 
-    def routed_outputs(self) -> list:
+    def routed_outputs(self) -> list[Callable[[StepRunner], RoutedOutput]]:
         """Factories of the outputs that also receive every output batch (refine: splits, a picture)."""
         return []
 

@@ -85,7 +85,7 @@ class Schedule:
         if self.cron is not None:
             return self._cron_interval(instant)
         if self.every is not None:
-            return self._every_interval(instant)
+            return self._every_interval(instant, self.every)
         start = datetime(instant.year, instant.month, instant.day, tzinfo=UTC)
         return start, start + _DAY
 
@@ -97,18 +97,18 @@ class Schedule:
         end = croniter(self.cron, start).get_next(datetime)
         return _utc(start), _utc(end)
 
-    def _every_interval(self, instant: datetime) -> tuple[datetime, datetime]:
+    def _every_interval(self, instant: datetime, every: timedelta | relativedelta) -> tuple[datetime, datetime]:
         anchor = _utc(self.anchor or datetime(1970, 1, 1, tzinfo=UTC))
-        if isinstance(self.every, timedelta):
-            steps = (instant - anchor) // self.every
-            start = anchor + steps * self.every
-            return start, start + self.every
+        if isinstance(every, timedelta):
+            steps = (instant - anchor) // every
+            start = anchor + steps * every
+            return start, start + every
         start = anchor  # a calendar period (months): walk, it is a handful of steps per year
-        while start + self.every <= instant:
-            start += self.every
+        while start + every <= instant:
+            start += every
         while start > instant:
-            start -= self.every
-        return start, start + self.every
+            start -= every
+        return start, start + every
 
 
 @dataclass(frozen=True)
@@ -291,30 +291,33 @@ def _requested(run: RunFacts, schedule: Schedule) -> Partition:
     the partition starting then. A name that no partition of the schedule has is refused."""
     text = str(run.requested).strip()
     instant = _parse_instant(text, schedule.timezone)
-    partition = _aligned(instant, schedule, "param")
+    start, end = schedule.interval_of(instant)
+    grain = grain_of(start, end)
     finest = _precision(text)
-    if GRAINS.index(finest) < GRAINS.index(partition.grain):
+    if GRAINS.index(finest) < GRAINS.index(grain):
         raise PartitionError(
             PARTITION_PARAM,
             run.requested,
-            f"names a {finest} but this DAG's partitions are {partition.grain}s: give the {partition.grain} too, "
-            f"e.g. {partition.start.strftime('%Y-%m-%dT%H:%M')!r}",
+            f"names a {finest} but this DAG's partitions are {grain}s: give the {grain} too, "
+            f"e.g. {start.strftime('%Y-%m-%dT%H:%M')!r}",
         )
+    if finest == "day" and start < instant:
+        # the interval holding midnight began the day before: take the next one
+        start, end = schedule.interval_of(end)
+    partition = Partition(start, end, grain_of(start, end), schedule.timezone, origin="param")
     if finest == "day":
-        if partition.start < instant:  # the interval holding midnight began the day before: take the next one
-            partition = _aligned(partition.end, schedule, "param")
         if partition.ds != text[:10]:
             raise PartitionError(
                 PARTITION_PARAM,
                 run.requested,
                 f"no partition of this schedule is labelled {text[:10]}; the next one is {partition.ds}",
             )
-    elif partition.start != instant:
+    elif start != instant:
         raise PartitionError(
             PARTITION_PARAM,
             run.requested,
             f"is not the start of a partition of this schedule; the partition holding it starts at "
-            f"{partition.start.strftime('%Y-%m-%dT%H:%M')}Z",
+            f"{start.strftime('%Y-%m-%dT%H:%M')}Z",
         )
     return partition
 

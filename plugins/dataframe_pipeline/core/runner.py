@@ -267,7 +267,8 @@ class StepRunner:
 
         check_chain(self.chain, source.columns)
         reusable = reusable_positions(self.chain)
-        prefitted = self._load_fitted(reusable) if self.fitted.load_from is not None else frozenset()
+        saved = self.fitted.load_from
+        prefitted = self._load_fitted(saved, reusable) if saved is not None else frozenset()
         scratch = ScratchSpace(self.place / "_scratch", self.batch_rows)
         details: dict[str, Any] = {}
         try:
@@ -366,11 +367,10 @@ class StepRunner:
 
     # -- fitted state ----------------------------------------------------------------------------
 
-    def _load_fitted(self, positions: list[int]) -> frozenset[int]:
-        """Put the saved fitted transformers in place of the declared ones; returns their positions."""
+    def _load_fitted(self, source: Location, positions: list[int]) -> frozenset[int]:
+        """Put the saved fitted transformers of ``source`` in place of the declared ones; returns their positions."""
         from dataframe_pipeline.core.artifacts import load_fitted
 
-        source = self.fitted.load_from
         shown = self.fitted.shown_as or str(source)
         if not source.exists():
             raise ConfigurationError(

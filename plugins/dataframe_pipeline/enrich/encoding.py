@@ -101,6 +101,7 @@ class OneHotEncoder(BatchTransformer):
             raise ConfigurationError("max_categories", limit, "must be None or an integer >= 1")
         if not isinstance(self.drop_input, bool):
             raise ConfigurationError("drop_input", self.drop_input, "must be True or False")
+        kind: str
         try:
             kind = np.dtype(self.dtype).kind
         except TypeError:

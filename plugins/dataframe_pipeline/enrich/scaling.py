@@ -218,11 +218,11 @@ def _safe_scale(value: float) -> float:
 
 def _check_pair(field: str, value: object, low: float, high: float) -> tuple[float, float]:
     """``value`` as an increasing pair of numbers within ``[low, high]``, or ConfigurationError."""
-    ok = isinstance(value, list | tuple) and len(value) == 2
-    ok = ok and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)  # type: ignore[union-attr]
-    if not ok or not low <= value[0] < value[1] <= high:  # type: ignore[index]
+    items = list(value) if isinstance(value, list | tuple) else []
+    numbers = [v for v in items if isinstance(v, int | float) and not isinstance(v, bool)]
+    if len(items) != 2 or len(numbers) != 2 or not low <= numbers[0] < numbers[1] <= high:
         raise ConfigurationError(field, value, f"must be two increasing numbers within [{low}, {high}]")
-    return float(value[0]), float(value[1])  # type: ignore[index]
+    return float(numbers[0]), float(numbers[1])
 
 
 class _ColumnScaler(SuffixedOutput, BatchTransformer):
@@ -233,6 +233,7 @@ class _ColumnScaler(SuffixedOutput, BatchTransformer):
 
     columns: list[str]
     suffix: str | None
+    n_samples_seen_: dict[str, int]  # fitted by each subclass: the non-null values per column
 
     def _check_columns_and_suffix(self, columns: Sequence[str] | None) -> None:
         check_column_list(self.columns, columns)
@@ -257,7 +258,7 @@ class _ColumnScaler(SuffixedOutput, BatchTransformer):
         out = {}
         for col in self.columns:
             values = _as_float(batch[col], self.rule_name)
-            if self.n_samples_seen_[col] == 0 and not np.isnan(values).all():  # type: ignore[attr-defined]
+            if self.n_samples_seen_[col] == 0 and not np.isnan(values).all():
                 raise DataContractError(
                     f"{self.rule_name}: column {col!r} had no non-null values when fitted, cannot scale new values"
                 )

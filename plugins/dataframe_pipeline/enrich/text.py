@@ -220,7 +220,7 @@ class TextFeatures(BatchTransformer):
         stop = self._stop_words()
         normalise = self._normaliser()
         cache: dict[str, str] = {}
-        docs = []
+        docs: list[list[str]] = []
         for value in texts.tolist():
             if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
                 docs.append([])
@@ -253,10 +253,11 @@ class TextFeatures(BatchTransformer):
             self.__dict__.pop(name, None)
 
     def _accumulators(self) -> tuple[Counter[str], Counter[str]]:
-        if getattr(self, "_df", None) is None:
+        df, tf = getattr(self, "_df", None), getattr(self, "_tf", None)
+        if df is None or tf is None:  # set and cleared together
             self._reset()
-            self._df, self._tf = Counter(), Counter()
-        return self._df, self._tf  # type: ignore[return-value]
+            df, tf = self._df, self._tf = Counter(), Counter()
+        return df, tf
 
     def partial_fit(self, batch: pd.DataFrame) -> Self:
         """Count documents and occurrences per term; prune when the counts grow too large."""

@@ -119,11 +119,12 @@ class ClassBalancer(_KeyedAssigner):
             return super().partial_fit(batch)
         self.check_params()
         require_columns(batch, [self.target], self.rule_name)
-        if getattr(self, "_class_counter", None) is None:
-            self._class_counter = Counter()
+        counter = getattr(self, "_class_counter", None)
+        if counter is None:
+            counter = self._class_counter = Counter()
         positions = self._positions(batch)
         for value, rows in self._groups(batch, positions):
-            self._class_counter[value] += len(rows)
+            counter[value] += len(rows)
         return self
 
     def finish_fit(self) -> Self:

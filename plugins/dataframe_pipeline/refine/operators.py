@@ -8,7 +8,9 @@ from dataframe_pipeline.core.operators import TransformStepOperator
 from dataframe_pipeline.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
+
+    from dataframe_pipeline.core.runner import RoutedOutput, StepRunner
 
 
 class RefineOperator(TransformStepOperator):
@@ -56,10 +58,10 @@ class RefineOperator(TransformStepOperator):
                 "split_outputs", self.split_outputs, f"no stratified_split writes this column (they write {columns})"
             )
 
-    def routed_outputs(self) -> list:
+    def routed_outputs(self) -> list[Callable[[StepRunner], RoutedOutput]]:
         from dataframe_pipeline.refine.outputs import SplitOutputs, TsnePicture
 
-        routed = []
+        routed: list[Callable[[StepRunner], RoutedOutput]] = []
         if self.split_outputs:
             routed.append(SplitOutputs.factory(self.split_outputs))
         if self.tsne_picture is not None:

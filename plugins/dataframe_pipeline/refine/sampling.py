@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 from itertools import accumulate
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+_V = TypeVar("_V")
 _MASK64 = (1 << 64) - 1
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _FITTED = ("thresholds_", "counts_", "default_thresholds_")
@@ -186,7 +187,7 @@ def _stratum_order(item: tuple[Hashable, Any]) -> tuple[bool, str, Any]:
     return (value is None, type(value).__name__, 0 if value is None else value)
 
 
-def _in_order(collected: dict[Hashable, list[np.ndarray]]) -> list[tuple[Hashable, list[np.ndarray]]]:
+def _in_order(collected: dict[Hashable, _V]) -> list[tuple[Hashable, _V]]:
     """Strata sorted by value (None last), so the fitted dicts do not depend on batch boundaries."""
     items = list(collected.items())
     try:

@@ -220,11 +220,11 @@ class _Moments:
             return self.low
         if self.statistic == "max":
             return self.high
-        if self.statistic == "median":
-            value = self.quantiles.median()
-            return None if math.isnan(value) else value
-        if self.statistic == "quantiles":
-            return self._quantiles()
+        if self.quantiles is not None:  # kept for the median and the quantiles only
+            if self.statistic == "median":
+                value = self.quantiles.median()
+                return None if math.isnan(value) else value
+            return self._quantiles(self.quantiles)
         if not self.n:
             return 0.0 if self.statistic == "sum" else None
         if self.statistic == "sum":
@@ -233,11 +233,11 @@ class _Moments:
             return self.mean
         return math.sqrt(self.m2 / (self.n - 1)) if self.n > 1 else None
 
-    def _quantiles(self) -> dict[str, Any]:
+    def _quantiles(self, state: ExactQuantiles) -> dict[str, Any]:
         ranges = self.check.kwargs["quantile_ranges"]
         qs = [float(q) for q in ranges["quantiles"]]
         method = self.check.kwargs.get("allow_relative_error") or "nearest"
-        return {"quantiles": qs, "values": _order_quantiles(self.quantiles, qs, method)}
+        return {"quantiles": qs, "values": _order_quantiles(state, qs, method)}
 
     def outcome(self) -> Outcome:
         observed = self.observed()
@@ -253,30 +253,28 @@ class _Moments:
         return Outcome(check=self.check, success=success, observed_value=observed)
 
 
-class _RankedQuantiles(ExactQuantiles):
-    """Exact quantiles with numpy's other interpolation methods (GX's pandas default is ``nearest``)."""
+def _at_ranks(state: ExactQuantiles, ranks: np.ndarray) -> np.ndarray:
+    """The values at ``ranks`` (0-based, in sorted order) of exact quantiles: numpy's other interpolation
+    methods need them (GX's pandas default is ``nearest``)."""
+    if not state.compressed:
+        data = np.concatenate(state._raw)
+        return np.partition(data, ranks)[ranks]
+    state._fold()
+    if not state.compressed:
+        return _at_ranks(state, ranks)
+    return state._order_statistics(ranks)
 
-    def at_ranks(self, ranks: np.ndarray) -> np.ndarray:
-        if not self.compressed:
-            data = np.concatenate(self._raw)
-            return np.partition(data, ranks)[ranks]
-        self._fold()
-        if not self.compressed:
-            return self.at_ranks(ranks)
-        return self._order_statistics(ranks)
 
-
-def _order_quantiles(state: ExactQuantiles, qs: list[float], method: str) -> list[float | None]:
+def _order_quantiles(state: ExactQuantiles, qs: list[float], method: str) -> list[float] | list[None]:
     if not state.n:
         return [None] * len(qs)
     if method == "linear":
         return state.quantiles(qs)
-    state.__class__ = _RankedQuantiles  # same state, one more method
-    out = []
+    out: list[float] = []
     for q in qs:
         virtual = (state.n - 1) * q
         low, high = math.floor(virtual), min(math.floor(virtual) + 1, state.n - 1)
-        below, above = (float(v) for v in state.at_ranks(np.array([low, high])))
+        below, above = (float(v) for v in _at_ranks(state, np.array([low, high])))
         frac = virtual - low
         if method == "lower":
             out.append(below)
@@ -285,7 +283,7 @@ def _order_quantiles(state: ExactQuantiles, qs: list[float], method: str) -> lis
         elif method == "midpoint":
             out.append((below + above) / 2 if frac > 0 else below)
         else:  # nearest: numpy rounds half to even
-            out.append(float(state.at_ranks(np.array([int(np.around(virtual))]))[0]))
+            out.append(float(_at_ranks(state, np.array([int(np.around(virtual))]))[0]))
     return out
 
 
@@ -392,11 +390,20 @@ def _dtype_is(dtype: Any, name: str) -> bool:
         return False
 
 
+def _column_of(check: Check) -> str:
+    """The column a column expectation reads (:func:`check_aggregate` made sure it names one)."""
+    if check.column is None:
+        raise ConfigurationError(
+            f"expectations[{check.index}].kwargs ({check.type}).column", None, "must be a column name"
+        )
+    return check.column
+
+
 def aggregate_state(check: Check) -> Any:
     """The streaming state of an aggregate expectation: ``update(batch)`` each batch, then ``outcome()``."""
     kind = check.type
     if kind == "expect_column_values_to_be_unique":
-        return _Uniqueness(check, [check.column])
+        return _Uniqueness(check, [_column_of(check)])
     if kind == "expect_compound_columns_to_be_unique":
         return _Uniqueness(check, list(check.kwargs["column_list"]))
     if kind.startswith("expect_column_distinct_values") or kind == "expect_column_unique_value_count_to_be_between":

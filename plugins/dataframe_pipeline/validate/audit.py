@@ -150,7 +150,14 @@ class ValidationAudit:
         previous: list[float] = []
         if self.history is not None:
             previous = previous_row_counts(read_history(self.history), self.partition)
-            write_history(self.history, partition=self.partition, metrics=metrics, **self.run)
+            write_history(
+                self.history,
+                dag_id=self.run["dag_id"],
+                task_id=self.run["task_id"],
+                run_id=self.run["run_id"],
+                partition=self.partition,
+                metrics=metrics,
+            )
         return json_safe(evaluate_monitors(self.step.plan.monitors, metrics, previous))
 
     def body(self, examples: int) -> dict[str, Any]:
@@ -159,6 +166,8 @@ class ValidationAudit:
             self.step.begin_pass()  # no batch at all
         validator = self.step.validator_
         outcomes = validator.outcomes()
+        if validator.metrics is None:  # ValidationStep.begin_pass always gives its validator one
+            raise RuntimeError("the validation step's validator keeps no metrics")
         metrics = json_safe(validator.metrics.metrics(self.upstream, self.partition.end))
         if not hasattr(self, "_monitor_results"):
             self._monitor_results = self._monitors(metrics)
@@ -200,7 +209,8 @@ def failure_message(step: ValidationStep, validation: Mapping[str, Any]) -> str:
     """One message naming every failed error expectation and monitor (counts, three examples); warnings
     are logged on their own lines."""
     outcomes = {o.check.index: o for o in step.validator_.outcomes()}
-    errors, warnings = [], []
+    errors: list[str] = []
+    warnings: list[str] = []
     for outcome in outcomes.values():
         if outcome.success:
             continue

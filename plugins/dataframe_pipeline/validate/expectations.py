@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from great_expectations.core import ExpectationSuite, ExpectationSuiteValidationResult
     from great_expectations.core.expectation_validation_result import ExpectationValidationResult
     from great_expectations.data_context import AbstractDataContext
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
 #: keys of ``ExpectationSuite.to_json_dict()``; anything else is a typo
 SUITE_KEYS = frozenset({"name", "id", "expectations", "suite_parameters", "meta", "notes", "monitors"})
@@ -325,8 +326,16 @@ def report_from_result(
     )
 
 
+def _expectation_of(res: ExpectationValidationResult) -> ExpectationConfiguration:
+    """The expectation a result is for: GX sets it on every result of a suite's validation (its type
+    allows None, for results made by hand)."""
+    if res.expectation_config is None:
+        raise RuntimeError(f"Great Expectations returned a result without its expectation: {res}")
+    return res.expectation_config
+
+
 def _failure(res: ExpectationValidationResult) -> ExpectationFailure:
-    config = res.expectation_config
+    config = _expectation_of(res)
     kwargs = {k: json_safe(v) for k, v in config.kwargs.items() if k != "batch_id"}
     detail = res.result or {}
     count = detail.get("unexpected_count")

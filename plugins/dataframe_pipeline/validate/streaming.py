@@ -57,15 +57,18 @@ class _GxBatches:
         # given (a hash of the whole frame), which cost more than the checks on a wide dataset
         self.columns = list(dict.fromkeys(c.column for c in checks if c.column is not None))
 
-    def validate(self, batch: pd.DataFrame, result_format: dict[str, Any]) -> list[tuple[Check, Any]]:
-        from dataframe_pipeline.validate.expectations import _exception_message
+    def validate(
+        self, batch: pd.DataFrame, result_format: dict[str, Any]
+    ) -> list[tuple[Check, dict[str, Any], str | None]]:
+        """Each check's GX result details and the error GX met running it (None if none)."""
+        from dataframe_pipeline.validate.expectations import _exception_message, _expectation_of
 
         frame = batch[[c for c in self.columns if c in batch.columns]]
         gx_batch = self.definition.get_batch(batch_parameters={"dataframe": frame})
         result = gx_batch.validate(self.suite, result_format=result_format)
         pairs = []
         for res in result.results:
-            check = self.checks[int(res.expectation_config.meta[_TAG])]
+            check = self.checks[int(_expectation_of(res).meta[_TAG])]
             pairs.append((check, res.result or {}, _exception_message(res.exception_info)))
         return pairs
 
@@ -112,9 +115,9 @@ class StreamingValidator:
                 bad[new] = True
 
         if engines["quarantine"] is not None and len(batch):
-            for check, result, exception in engines["quarantine"].validate(batch, _COMPLETE):
-                self.map_counts[check.index].add_gx(result, exception)
-                failing = batch.index.isin(result.get("unexpected_index_list") or [])
+            for check, details, exception in engines["quarantine"].validate(batch, _COMPLETE):
+                self.map_counts[check.index].add_gx(details, exception)
+                failing = batch.index.isin(details.get("unexpected_index_list") or [])
                 failing = pd.Series(failing, index=batch.index)
                 if failing.any():
                     values = batch.loc[failing, check.column].astype(str)
@@ -134,8 +137,8 @@ class StreamingValidator:
 
     def _report(self, kept: pd.DataFrame, engine: _GxBatches | None) -> None:
         if engine is not None and len(kept):
-            for check, result, exception in engine.validate(kept, _SUMMARY):
-                self.map_counts[check.index].add_gx(result, exception)
+            for check, details, exception in engine.validate(kept, _SUMMARY):
+                self.map_counts[check.index].add_gx(details, exception)
         for check in self.plan.of_kind("row", quarantine=False):
             self.rows[check.index].update(kept)
         for state in self.aggregates.values():

@@ -96,6 +96,14 @@ def test_convert_units_fixed_unit_and_params(weights: pd.DataFrame) -> None:
         ConvertUnits("unit", from_unit="kg").transform(weights)
 
 
+@pytest.mark.parametrize("from_unit", [None, "lb"])
+def test_convert_units_transform_names_a_missing_or_unknown_from_unit(from_unit: str | None) -> None:
+    # used from code without check_params: the same error naming the field, not a KeyError from the factors
+    with pytest.raises(ConfigurationError) as error:
+        ConvertUnits("w", from_unit=from_unit).transform(pd.DataFrame({"w": [1.0]}))
+    assert (error.value.field, error.value.value) == ("from_unit", from_unit)
+
+
 def test_convert_timezone() -> None:
     frame = pd.DataFrame(
         {

@@ -24,7 +24,7 @@ import zipfile
 import zlib
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, cast
 
 import zstandard
 
@@ -36,6 +36,8 @@ from dataframe_pipeline.exceptions import (
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+
+    from _typeshed import WriteableBuffer
 
 #: compression names accepted by :class:`~dataframe_pipeline.ingest.formats.FileFormat`
 COMPRESSIONS = ("auto", "none", "gzip", "bz2", "zip", "zstd")
@@ -125,20 +127,20 @@ def decompress(stream: IO[bytes], source: str, compression: str) -> Iterator[IO[
         yield stream
         return
     openers: dict[str, Callable[[IO[bytes]], IO[bytes]]] = {
-        "gzip": lambda raw: gzip.GzipFile(fileobj=raw, mode="rb"),
-        "bz2": lambda raw: bz2.BZ2File(raw, mode="rb"),
-        "zstd": lambda raw: _ZstdReader(raw, source),
+        "gzip": lambda raw: _as_stream(gzip.GzipFile(fileobj=raw, mode="rb")),
+        "bz2": lambda raw: _as_stream(bz2.BZ2File(raw, mode="rb")),
+        "zstd": lambda raw: _as_stream(_ZstdReader(raw, source)),
     }
     if compression not in openers:
         raise ValueError(f"{source}: cannot decompress {compression!r} as a single stream")
     with openers[compression](stream) as inner:
-        yield _GuardedReader(inner, source, compression)
+        yield _as_stream(_GuardedReader(inner, source, compression))
 
 
 def peek(stream: IO[bytes], size: int) -> tuple[bytes, IO[bytes]]:
     """The first ``size`` bytes (fewer at the end) and a stream that reads them again, then the rest."""
     head = read_upto(stream, size)
-    return head, _ReplayReader(head, stream)
+    return head, _as_stream(_ReplayReader(head, stream))
 
 
 def read_upto(stream: IO[bytes], size: int) -> bytes:
@@ -185,7 +187,9 @@ def _zip_members(fileobj: IO[bytes], source: str, temp_dir: str | None) -> Itera
             except (zipfile.BadZipFile, NotImplementedError, zlib.error) as exc:
                 raise MalformedSourceError(f"{source}: cannot open archive member {info.filename!r}: {exc}") from exc
             with raw:
-                yield Member(f"{source}!{info.filename}", info.filename, _GuardedReader(raw, source, "zip"), "zip")
+                yield Member(
+                    f"{source}!{info.filename}", info.filename, _as_stream(_GuardedReader(raw, source, "zip")), "zip"
+                )
 
 
 @contextmanager
@@ -222,6 +226,12 @@ def _checked_infos(archive: zipfile.ZipFile, source: str) -> list[zipfile.ZipInf
 # --- readers ------------------------------------------------------------------------------------
 
 
+def _as_stream(reader: io.IOBase) -> IO[bytes]:
+    """``reader`` typed as the binary file object it is: typeshed does not declare the ``io`` classes
+    (``RawIOBase``, ``GzipFile``, ``BZ2File``) as ``IO[bytes]``, though they provide its interface."""
+    return cast("IO[bytes]", reader)
+
+
 class _ReplayReader(io.RawIOBase):
     """Reads ``head`` again, then the rest of ``rest`` (what :func:`peek` returns)."""
 
@@ -232,7 +242,7 @@ class _ReplayReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: bytearray | memoryview) -> int:
+    def readinto(self, buffer: WriteableBuffer) -> int:
         target = memoryview(buffer).cast("B")
         n = min(len(target), len(self._head))
         target[:n] = self._head[:n]
@@ -256,7 +266,7 @@ class _GuardedReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: bytearray | memoryview) -> int:
+    def readinto(self, buffer: WriteableBuffer) -> int:
         target = memoryview(buffer).cast("B")
         try:
             data = self._inner.read(len(target))
@@ -287,7 +297,7 @@ class _ZstdReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: bytearray | memoryview) -> int:
+    def readinto(self, buffer: WriteableBuffer) -> int:
         target = memoryview(buffer).cast("B")
         while not self._pending and not self._eof:
             self._pending = self._next_output()

@@ -104,7 +104,7 @@ class FileManifest:
         for info in files:
             entry = known.get(info.path)
             unchanged = entry is not None and entry["sha256"] == info.sha256 and entry["size"] == info.size
-            if unchanged and entry["partition"] != partition:
+            if entry is not None and unchanged and entry["partition"] != partition:
                 skip.append(info)
             else:
                 take.append(info)

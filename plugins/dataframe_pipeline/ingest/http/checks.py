@@ -52,8 +52,8 @@ def _body_number(body: Any, path: str | None) -> int | None:
 
 
 def _check_number(name: str, value: object, *, positive: bool) -> None:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or value < 0 or (positive and value == 0):
+    number = value if isinstance(value, int | float) and not isinstance(value, bool) else math.nan
+    if not math.isfinite(number) or number < 0 or (positive and number == 0):
         raise ConfigurationError(name, value, "must be a number > 0" if positive else "must be a number >= 0")
 
 

@@ -136,9 +136,10 @@ class HttpReader:
             ]
             number += len(values)
             page = _PageResponse(url, {} if step.url else step.params, response, body, len(values))
-            step = pagination.follow(page) if pagination else None
-            if step is None or self._stop_at_bound(step, redactor):
+            following = pagination.follow(page) if pagination else None
+            if following is None or self._stop_at_bound(following, redactor):
                 return
+            step = following
 
     def _check_new(self, url: httpx.URL, fetched: dict[str, int], redactor: _Redactor) -> None:
         key = str(url)

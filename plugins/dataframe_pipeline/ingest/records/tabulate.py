@@ -79,7 +79,7 @@ class RecordOptions:
         return dict(self.column_types or {})
 
 
-_Reject = tuple[int, str, str, str]  # position, raw text, rule, reason
+_Reject = tuple[int, str, str, str | None]  # position, raw text, rule, reason (as the _Record has it)
 
 
 class _Tabulator:

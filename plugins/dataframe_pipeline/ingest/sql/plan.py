@@ -28,7 +28,7 @@ from dataframe_pipeline.ingest.sql.types import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from sqlalchemy.engine import Connection
     from sqlalchemy.engine.interfaces import ReflectedColumn
@@ -84,10 +84,14 @@ class _Catalogue:
     unique_sets: list[list[str]]
 
 
-def _load_catalogue(inspector: Inspector, source: SqlSource) -> _Catalogue:
-    schema, table = source.schema, source.table
-    if table is None:  # a table source always names its table (SqlSource checks it)
+def _table_name(source: SqlSource) -> str:
+    if source.table is None:  # a table source always names its table (SqlSource checks it)
         raise ValueError("a table source needs a table")
+    return source.table
+
+
+def _load_catalogue(inspector: Inspector, source: SqlSource) -> _Catalogue:
+    schema, table = source.schema, _table_name(source)
     if schema is not None:
         schemas = inspector.get_schema_names()
         if schema not in schemas:
@@ -101,11 +105,10 @@ def _load_catalogue(inspector: Inspector, source: SqlSource) -> _Catalogue:
     unique_sets = [primary_key] if primary_key else []
     with contextlib.suppress(NotImplementedError):
         unique_sets += [list(uc["column_names"]) for uc in inspector.get_unique_constraints(table, schema=schema)]
-    unique_sets += [
-        list(ix["column_names"])
-        for ix in inspector.get_indexes(table, schema=schema)
-        if ix.get("unique") and ix["column_names"] and None not in ix["column_names"]
-    ]
+    for ix in inspector.get_indexes(table, schema=schema):
+        indexed = [name for name in ix["column_names"] if name is not None]  # None: an expression
+        if ix.get("unique") and indexed and len(indexed) == len(ix["column_names"]):
+            unique_sets.append(indexed)
     return _Catalogue(columns, primary_key, [names for names in unique_sets if names])
 
 
@@ -135,7 +138,7 @@ def _table_plan(source: SqlSource, conn: Connection) -> _Plan:
         raise ConfigurationError("columns", reserved, "reserved for provenance; select the other columns")
     dialect = conn.dialect.name
     table = sa.table(
-        source.table,
+        _table_name(source),
         *[sa.column(name, _read_type(column["type"], dialect)) for name, column in catalogue.columns.items()],
         schema=source.schema,
     )
@@ -177,7 +180,9 @@ def _query_text(source: SqlSource) -> sa.TextClause:
 def _query_plan(source: SqlSource, conn: Connection) -> _Plan:
     clause = _query_text(source)
     # run the query with an always-false filter: names and types of its columns, and a syntax check
-    probe = sa.select(sa.literal_column("*")).select_from(clause.columns().subquery("q")).where(sa.false())
+    probe: sa.Select[Any] = (
+        sa.select(sa.literal_column("*")).select_from(clause.columns().subquery("q")).where(sa.false())
+    )
     try:
         result = conn.execute(probe)
     except sa_exc.DBAPIError as exc:
@@ -215,7 +220,7 @@ def _assemble(
     source: SqlSource,
     *,
     names: list[str],
-    exprs: dict[str, ColumnElement[Any]],
+    exprs: Mapping[str, ColumnElement[Any]],
     types: dict[str, pa.DataType | None],
     keys: list[_Key],
     resumable: bool,

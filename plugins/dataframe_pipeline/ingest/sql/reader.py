@@ -329,7 +329,7 @@ def _forget_unbuffered_result(dbapi_cursor: Any) -> None:
     closing or collecting the cursor later reads from a closed socket and prints errors.
     """
     result = getattr(dbapi_cursor, "_result", None)
-    if getattr(result, "unbuffered_active", False):
+    if result is not None and getattr(result, "unbuffered_active", False):
         result.unbuffered_active = False
 
 

@@ -13,6 +13,8 @@ from dataframe_pipeline.core.dataset import write_atomic
 from dataframe_pipeline.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from fsspec import AbstractFileSystem
 
 
@@ -80,7 +82,7 @@ def encode_watermark(value: Any) -> dict[str, Any]:
 def decode_watermark(entry: dict[str, Any]) -> Any:
     """The value :func:`encode_watermark` encoded, with its type."""
     kind, value = entry["type"], entry["value"]
-    decoders = {
+    decoders: dict[str, Callable[[Any], Any]] = {
         "datetime": datetime.fromisoformat,
         "date": date.fromisoformat,
         "decimal": Decimal,
