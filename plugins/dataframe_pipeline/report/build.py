@@ -30,6 +30,8 @@ from dataframe_pipeline.report.sampling import NullCounts, RowSample, profile
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
+    from numpy.typing import ArrayLike
+
     from dataframe_pipeline.core.dataset import Location
 
 log = logging.getLogger(__name__)
@@ -195,10 +197,10 @@ def outliers(inputs: ReportInputs, profiles: _Profiles, pictures: dict[str, byte
     }
     counts, columns = _outlier_rows(inputs, clean["quarantine"]["uri"])
     kept = profiles.of(clean["dataset"]["uri"])[1].frame
-    shown = []
+    shown: list[str] = []
     for column, entry in list(columns.items())[:3]:
         name = f"outliers_{len(shown)}"
-        kept_values = drift.numeric_values(kept[column]) if column in kept else []
+        kept_values: ArrayLike = drift.numeric_values(kept[column]) if column in kept else []
         pictures[name] = charts.outliers(entry["values"], entry["fences"], column, kept_values)
         shown.append(name)
     note = "" if counts or dropped else "no outlier rule removed a row in this run"

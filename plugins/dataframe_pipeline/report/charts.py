@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     import pandas as pd
+    from numpy.typing import ArrayLike
 
 DPI = 100
 
@@ -96,7 +97,7 @@ def histograms(before: Mapping[str, Any], after: Mapping[str, Any], columns: Seq
     return _png(fig)
 
 
-def outliers(values: Sequence[float], fences: tuple[float, float] | None, column: str, kept: Sequence[float]) -> bytes:
+def outliers(values: Sequence[float], fences: tuple[float, float] | None, column: str, kept: ArrayLike) -> bytes:
     """The removed values against the fences, over the distribution of the kept values."""
     import numpy as np
 

@@ -27,6 +27,8 @@ import pandas as pd
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from numpy.typing import ArrayLike
+
 EPSILON = 1e-4
 DEFAULT_THRESHOLD = 0.2
 DEFAULT_BINS = 10
@@ -50,7 +52,7 @@ class ColumnDrift:
         return asdict(self)
 
 
-def psi(expected: Sequence[float], actual: Sequence[float], epsilon: float = EPSILON) -> float:
+def psi(expected: ArrayLike, actual: ArrayLike, epsilon: float = EPSILON) -> float:
     """PSI of two share vectors over the same bins (each summing to 1)."""
     e = np.clip(np.asarray(expected, dtype=float), epsilon, None)
     a = np.clip(np.asarray(actual, dtype=float), epsilon, None)
