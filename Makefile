@@ -44,7 +44,7 @@ run: venv  ## start Airflow locally and run orders_pipeline end to end (Airflow 
 stop:  ## stop the Airflow started by `make run`
 	@test -x $(BIN)/python && $(BIN)/python include/scripts/local_airflow.py stop || true
 
-status:  ## is the local Airflow running and healthy?
+status:  ## every component (running, pid, health) and the last run of each DAG; exit 3 when Airflow is down
 	$(BIN)/python include/scripts/local_airflow.py status
 
 test: venv chromium prometheus  ## run every test tier (unit, dags, integration, e2e)

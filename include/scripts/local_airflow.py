@@ -7,6 +7,7 @@ temporary ``AIRFLOW_HOME`` on a free port). Standard library only.
     python include/scripts/local_airflow.py demo      # start, then trigger orders_pipeline and print a summary
     python include/scripts/local_airflow.py stop
     python include/scripts/local_airflow.py env       # shell exports for running the airflow CLI by hand
+    python include/scripts/local_airflow.py status    # every component and the last run of each DAG (--json)
 """
 
 from __future__ import annotations
@@ -40,6 +41,10 @@ KAFKA_BROKER, SENSOR_PRODUCER = "kafka-broker", "sensor-producer"
 STREAM_COMPONENTS = (KAFKA_BROKER, SENSOR_PRODUCER)
 STREAM_DAGS = ("sensor_stream_pipeline", "sensor_stream_events")
 SENSOR_TOPIC = "sensor-readings"
+#: the broker's port when start_stream() started it (the ``kafka_default`` connection's)
+KAFKA_PORT = 19092
+#: ``status`` exit codes: all of Airflow running and healthy / something stopped or unhealthy / not running
+STATUS_OK, STATUS_DEGRADED, STATUS_NOT_RUNNING = 0, 1, 3
 
 
 class LocalAirflowError(RuntimeError):
@@ -259,7 +264,7 @@ class LocalAirflow:
         self._pid_file(component).write_text(str(proc.pid))
         return proc
 
-    def start_stream(self, port: int = 19092, rate: float = 10.0, timeout: float = 20) -> str:
+    def start_stream(self, port: int = KAFKA_PORT, rate: float = 10.0, timeout: float = 20) -> str:
         """Start a local Tansu broker (the ``kafka_default`` connection's 127.0.0.1:19092) and the sensor
         producer in the background, pid files beside the other components. Never raises: returns what
         happened (a missing binary or a port in use leaves the streaming DAGs without data, nothing else)."""
@@ -302,8 +307,7 @@ class LocalAirflow:
             health = self._request("GET", "/api/v2/monitor/health", auth=False)
         except (LocalAirflowError, OSError):
             return False
-        wanted = ("metadatabase", "scheduler", "dag_processor", "triggerer")
-        return all((health.get(k) or {}).get("status") == "healthy" for k in wanted)
+        return self._all_healthy(health)
 
     def wait_healthy(self, timeout: float = 180) -> None:
         deadline = time.monotonic() + timeout
@@ -315,6 +319,123 @@ class LocalAirflow:
                 raise LocalAirflowError(f"{missing} exited; see {self.home / 'logs'}/<component>.out")
             time.sleep(1)
         raise LocalAirflowError(f"Airflow not healthy after {timeout:.0f}s; see {self.home / 'logs'}")
+
+    # -- status --------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        """Every component ``make run`` starts (state, pid, health) and the last run of each DAG.
+
+        A component is ``running`` (its process is alive and it answers or reports healthy), ``unhealthy``
+        (alive, but not answering or not healthy) or ``stopped``. ``exit_code`` is :data:`STATUS_OK` when
+        the four Airflow components run healthy, :data:`STATUS_NOT_RUNNING` when the api-server does not
+        answer, else :data:`STATUS_DEGRADED`; the demo services are shown but do not count.
+        """
+        pids = self.running()
+        try:
+            health: dict[str, Any] | None = self._request("GET", "/api/v2/monitor/health", auth=False)
+        except (LocalAirflowError, OSError, ValueError):
+            health = None
+        components = {c: self._airflow_component(c, pids.get(c), health) for c in COMPONENTS}
+        components[DEMO_API] = self._probed(pids.get(DEMO_API), f"http://127.0.0.1:{self.demo_api_port}/health")
+        components[KAFKA_BROKER] = self._probed(pids.get(KAFKA_BROKER), f"tcp://127.0.0.1:{KAFKA_PORT}")
+        components[SENSOR_PRODUCER] = self._probed(pids.get(SENSOR_PRODUCER), None)
+        report: dict[str, Any] = {
+            "url": self.base_url,
+            "healthy": health is not None and self._all_healthy(health),
+            "running": pids,
+            "components": components,
+            "health": health,
+            "dags": None,
+            "import_errors": None,
+            "error": None,
+        }
+        if health is not None:
+            try:
+                report["dags"] = self.last_runs()
+                report["import_errors"] = self.api("GET", "/importErrors?limit=1").get("total_entries")
+            except (LocalAirflowError, OSError, ValueError) as err:
+                report["error"] = f"could not read the DAGs as {self.username!r}: {err}"
+        if health is None:
+            report["exit_code"] = STATUS_NOT_RUNNING
+        elif (
+            report["healthy"]
+            and report["error"] is None
+            and all(components[c]["state"] == "running" for c in COMPONENTS)
+        ):
+            report["exit_code"] = STATUS_OK
+        else:
+            report["exit_code"] = STATUS_DEGRADED
+        return report
+
+    @staticmethod
+    def _all_healthy(health: dict[str, Any]) -> bool:
+        wanted = ("metadatabase", "scheduler", "dag_processor", "triggerer")
+        return all((health.get(k) or {}).get("status") == "healthy" for k in wanted)
+
+    def _airflow_component(self, component: str, pid: int | None, health: dict[str, Any] | None) -> dict[str, Any]:
+        """State of one of the four Airflow components: its process and what /monitor/health says of it."""
+        entry: dict[str, Any] = {"pid": pid}
+        if component == "api-server":
+            answers = health is not None
+            entry["health"] = (health or {}).get("metadatabase", {}).get("status") if answers else None
+            entry["detail"] = (
+                f"{self.base_url} answers, metadatabase {entry['health']}"
+                if answers
+                else f"{self.base_url} does not answer"
+            )
+            healthy = answers and entry["health"] == "healthy"
+        else:
+            key = component.replace("-", "_")
+            info = (health or {}).get(key) or {}
+            entry["health"] = info.get("status")
+            entry["heartbeat"] = info.get(f"latest_{key}_heartbeat")
+            if health is None:
+                entry["detail"] = "health unknown (the api-server does not answer)"
+            else:
+                entry["detail"] = f"{entry['health'] or 'no status'}, last heartbeat {_ago(entry['heartbeat'])}"
+            healthy = entry["health"] == "healthy"
+        entry["state"] = "stopped" if pid is None else ("running" if healthy else "unhealthy")
+        return entry
+
+    @staticmethod
+    def _probed(pid: int | None, url: str | None) -> dict[str, Any]:
+        """State of a demo service: its process, and whether it answers at ``url`` (HTTP GET or TCP connect)."""
+        entry: dict[str, Any] = {"pid": pid, "url": url}
+        answers = None if url is None else _answers(url)
+        if pid is None:
+            entry["state"] = "stopped"
+            entry["detail"] = f"(something else answers at {url})" if answers else ""
+        else:
+            entry["state"] = "running" if answers in (None, True) else "unhealthy"
+            entry["detail"] = "" if url is None else f"{url} {'answers' if answers else 'does not answer'}"
+        return entry
+
+    def last_runs(self) -> list[dict[str, Any]]:
+        """Each DAG (paused or not) with its number of runs and its last run (the latest started; a DAG whose
+        runs never started shows one of those); a failed run lists its failed tasks."""
+        dags = self.api("GET", "/dags?limit=1000&order_by=dag_id")["dags"]
+        out = []
+        for dag in dags:
+            dag_id = dag["dag_id"]
+            body = self.api("GET", f"/dags/{dag_id}/dagRuns?order_by=-start_date&limit=1")
+            entry: dict[str, Any] = {
+                "dag_id": dag_id,
+                "is_paused": dag.get("is_paused"),
+                "has_import_errors": dag.get("has_import_errors"),
+                "runs": body.get("total_entries"),
+                "last_run": None,
+            }
+            if body["dag_runs"]:
+                run = body["dag_runs"][0]
+                entry["last_run"] = {
+                    key: run.get(key)
+                    for key in ("dag_run_id", "state", "run_type", "logical_date", "start_date", "end_date", "duration")
+                }
+                if run["state"] == "failed":
+                    quoted = urllib.parse.quote(run["dag_run_id"], safe="")
+                    tis = self.api("GET", f"/dags/{dag_id}/dagRuns/{quoted}/taskInstances?state=failed&limit=1000")
+                    entry["last_run"]["failed_tasks"] = sorted(ti["task_id"] for ti in tis["task_instances"])
+            out.append(entry)
+        return out
 
     # -- REST API ------------------------------------------------------------------------------
     def token(self) -> str:
@@ -474,6 +595,112 @@ class LocalAirflow:
         return "\n".join(lines)
 
 
+# -- `make status` --------------------------------------------------------------------------------
+def _ago(stamp: str | None, now: float | None = None) -> str:
+    """``2026-12-01T19:20:01Z (3s ago)`` for an ISO time from the API; ``never`` for none."""
+    if not stamp:
+        return "never"
+    from datetime import datetime
+
+    try:
+        when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return stamp
+    seconds = (now if now is not None else time.time()) - when.timestamp()
+    return f"{when.strftime('%Y-%m-%dT%H:%M:%SZ')} ({_duration(max(seconds, 0))} ago)"
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 90:
+        return f"{seconds:.0f}s" if seconds >= 10 else f"{seconds:.1f}s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f}min"
+    return f"{seconds / 3600:.1f}h"
+
+
+def _answers(url: str, timeout: float = 2) -> bool:
+    """Whether something answers at ``url``: any HTTP response for http://, a connection for tcp://."""
+    import socket
+
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == "tcp":
+        with socket.socket() as sock:
+            sock.settimeout(timeout)
+            try:
+                sock.connect((parts.hostname or "127.0.0.1", parts.port or 0))
+            except OSError:
+                return False
+            return True
+    try:
+        with urllib.request.urlopen(url, timeout=timeout):
+            return True
+    except urllib.error.HTTPError:
+        return True  # it answered, with an error status: alive
+    except (OSError, ValueError):
+        return False
+
+
+def _since(stamp: str) -> str:
+    """``18s ago`` for an ISO time from the API."""
+    from datetime import datetime
+
+    try:
+        when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return stamp
+    return f"{_duration(max(time.time() - when.timestamp(), 0))} ago"
+
+
+def _run_line(entry: dict[str, Any]) -> str:
+    """Two lines per DAG with a run: its state, logical date and timing; then the run id and failed tasks."""
+    paused = "paused" if entry["is_paused"] else "active"
+    head = f"  {entry['dag_id']:<24} {paused:<7}"
+    if entry.get("has_import_errors"):
+        head += " IMPORT ERRORS (see the UI's DAG list)"
+    run = entry["last_run"]
+    if run is None:
+        return head + " never run"
+    when = (run["logical_date"] or "none").replace(":00Z", "Z")
+    if run["start_date"] is None:
+        timing = "not started yet"
+    elif run["end_date"] is None:
+        timing = f"started {_since(run['start_date'])}"
+    else:
+        timing = f"ended {_since(run['end_date'])} after {_duration(run['duration'])}"
+    runs = f"{entry['runs']} run" + ("" if entry["runs"] == 1 else "s")
+    line = f"{head} {run['state']:<8} logical date {when}, {timing} ({runs})"
+    line += f"\n{'':<35}run {run['dag_run_id']}"
+    if run.get("failed_tasks"):
+        line += f"; failed tasks: {', '.join(run['failed_tasks'])}"
+    return line
+
+
+def format_status(report: dict[str, Any]) -> str:
+    """The status report as a person reads it: what runs, how healthy, and how each DAG's last run went."""
+    verdict = {
+        STATUS_OK: "running and healthy",
+        STATUS_DEGRADED: "running, but not every component is healthy",
+        STATUS_NOT_RUNNING: "NOT RUNNING (start it with `make run`)",
+    }[report["exit_code"]]
+    lines = [f"Airflow at {report['url']}: {verdict}", "", "Components:"]
+    for name, entry in report["components"].items():
+        state = entry["state"] if entry["pid"] is None else f"{entry['state']} (pid {entry['pid']})"
+        lines.append(f"  {name:<16} {state:<24} {entry['detail']}".rstrip())
+    if report["error"]:
+        lines += ["", report["error"]]
+    if report["dags"] is not None:
+        lines += ["", f"DAGs ({len(report['dags'])}), last run of each:"]
+        lines += [_run_line(entry) for entry in report["dags"]] or ["  none parsed yet"]
+        if report["import_errors"]:
+            where = f"{report['url']}/dags, or GET /api/v2/importErrors"
+            lines.append(f"  {report['import_errors']} DAG file(s) fail to import: {where}")
+    elif report["exit_code"] == STATUS_NOT_RUNNING:
+        lines += ["", "DAGs: unknown while Airflow is not running"]
+    return "\n".join(lines)
+
+
 # -- the demo run that `make run` performs -------------------------------------------------------
 DEMO_DAG = "orders_pipeline"
 DEMO_DATE = "2026-10-28T00:00:00Z"
@@ -621,6 +848,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=None, help="api-server port (default: AIRFLOW_PORT, else 8080)")
     parser.add_argument("--date", default=os.environ.get("RUN_DATE", DEMO_DATE), help="logical date of the demo run")
     parser.add_argument("--home", type=Path, default=PROJECT_DIR / ".airflow", help="the AIRFLOW_HOME to use")
+    parser.add_argument("--json", action="store_true", help="status: the same report as one JSON object")
     args = parser.parse_args(argv)
     port, demo_api_port = ports(args.home, dict(os.environ), args.command)
     af = LocalAirflow(
@@ -637,7 +865,9 @@ def main(argv: list[str] | None = None) -> int:
         stopped = af.stop()
         print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
     elif args.command == "status":
-        print(json.dumps({"running": af.running(), "healthy": af.healthy(), "url": af.base_url}))
+        report = af.status()
+        print(json.dumps(report) if args.json else format_status(report))
+        return report["exit_code"]
     elif args.command == "env":
         print("\n".join(shell_exports(af)))
     else:

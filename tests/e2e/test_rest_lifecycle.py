@@ -284,7 +284,7 @@ def test_make_status_finds_an_airflow_on_a_non_default_port(airflow: LocalAirflo
     script = Path(__file__).resolve().parents[2] / "include" / "scripts" / "local_airflow.py"
     env = {k: v for k, v in os.environ.items() if k not in ("AIRFLOW_PORT", "DEMO_API_PORT")}
     out = subprocess.run(
-        [sys.executable, str(script), "--home", str(airflow.home), "status"],
+        [sys.executable, str(script), "--home", str(airflow.home), "status", "--json"],
         capture_output=True, text=True, check=True, env=env,
     ).stdout  # fmt: skip
     status = json.loads(out)
