@@ -6,9 +6,11 @@ the topic `sensor-readings`. The asset `kafka://127.0.0.1:19092/sensor-readings`
 (`MessageQueueTrigger(scheme="kafka")`, the provider's `AwaitMessageTrigger`) polls the topic with
 the connection `kafka_watcher` (its own consumer group) and fires through
 `dataframe_pipeline.ingest.kafka.wakeup.wake_up`. The event is only a wake-up: `ingest` reads the
-data from the offsets recorded in the lake with `kafka_default` (another group), so whichever
-messages the watcher saw, each message lands once. Each wake-up is its own partition (the second of
-the run's `run_after`, `date=/hour_utc=/minute_utc=/second_utc=`).
+data from the offsets recorded in the lake with `kafka_default` (and its own group,
+`dataframe-pipeline.sensor_stream_events`), so whichever messages the watcher saw, each message lands
+once; readings failing `include/schemas/sensor_reading.schema.json` are quarantined and dead-lettered.
+Each wake-up is its own partition (the second of the run's `run_after`,
+`date=/hour_utc=/minute_utc=/second_utc=`).
 
 Then `clean` parses the event time, `windows` keeps per-device one-minute windows (30 s allowed
 lateness, late readings to `windows/late`) and alerts once per breach of `mean(temperature_c) > 80`
@@ -33,6 +35,8 @@ from dataframe_pipeline.store.operators import DeltaStoreOperator
 
 CONFIG = load_pipeline_config("sensor_stream_pipeline", steps=("clean",))
 TOPIC = os.environ.get("SENSOR_TOPIC", "sensor-readings")
+#: the shape of a reading (relative to include/); a message that fails it is quarantined as schema_violation
+SCHEMA = "schemas/sensor_reading.schema.json"
 #: the asset names the topic by broker and topic (kafka://<host:port>/<topic>); the watcher connects by connection
 BROKER = os.environ.get("SENSOR_BROKER", "127.0.0.1:19092")
 WATCHER_CONN = os.environ.get("SENSOR_WATCHER_CONN_ID", "kafka_watcher")
@@ -80,6 +84,8 @@ def sensor_stream_events():
         dead_letter_topic=f"{TOPIC}-dlt",
         columns=["device_id", "event_time", "temperature_c", "humidity_pct"],
         column_types={"temperature_c": "double", "humidity_pct": "double"},
+        json_schema=SCHEMA,
+        group_id="dataframe-pipeline.sensor_stream_events",  # its own: sensor_stream_pipeline reads the topic too
         pool="kafka_consumers",  # the broker's consumers (airflow_settings.yaml); fresh data goes first
         priority_weight=10,
     )

@@ -9,9 +9,11 @@ parses the event time and quarantines readings without a device or a value, and 
 
 Each message lands exactly once: the offset range of every partition is recorded in the ingest
 dataset's manifest, a retry of a run re-reads exactly its range, the next run starts where the last
-landed batch ended, and the consumer group's offsets are committed only after the data. Poison
-messages (not JSON, wrong fields or types, too large) go to the quarantine and to the topic
-`sensor-readings-dlt`. One run at a time: the batches of a stream follow each other.
+landed batch ended, and the consumer group's offsets (its own group,
+`dataframe-pipeline.sensor_stream_pipeline`) are committed only after the data. Each reading is
+validated against `include/schemas/sensor_reading.schema.json`; poison messages (not JSON, failing the
+schema, too large) go to the quarantine and to the topic `sensor-readings-dlt`. One run at a time: the
+batches of a stream follow each other.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from dataframe_pipeline.store.operators import DeltaStoreOperator
 
 CONFIG = load_pipeline_config("sensor_stream_pipeline", steps=("clean",))
 TOPIC = os.environ.get("SENSOR_TOPIC", "sensor-readings")
+#: the shape of a reading (relative to include/); a message that fails it is quarantined as schema_violation
+SCHEMA = "schemas/sensor_reading.schema.json"
 
 
 @dag(
@@ -52,6 +56,8 @@ def sensor_stream_pipeline():
         dead_letter_topic=f"{TOPIC}-dlt",
         columns=["device_id", "event_time", "temperature_c", "humidity_pct"],
         column_types={"temperature_c": "double", "humidity_pct": "double"},
+        json_schema=SCHEMA,
+        group_id="dataframe-pipeline.sensor_stream_pipeline",  # its own: sensor_stream_events reads the topic too
         pool="kafka_consumers",  # the broker's consumers (airflow_settings.yaml); fresh data goes first
         priority_weight=10,
     )

@@ -11,6 +11,10 @@ end (broker -> decoded, typed rows -> Parquet -> committed manifest -> offsets c
 import Airflow and produce is not in it. Target: at least 100,000 msg/s.
 
     python include/benchmarks/bench_kafka.py [--messages 1000000] [--batch 500000] [--partitions 3]
+        [--json-schema schemas/sensor_reading.schema.json]
+
+``--json-schema`` validates every message against a JSON Schema (the operator's ``json_schema``: a
+path relative to include/, or absolute); without it, no schema (the default).
 
 ``--event-latency N`` measures instead the latency from produce to queryable in the lake in
 event-driven mode, Airflow scheduling included: it starts a local Airflow from the venv (a temporary
@@ -85,7 +89,9 @@ def context(slot: int) -> dict:
     }
 
 
-def ingest(root: Path, messages: int, batch: int, batch_rows: int) -> tuple[int, float, int]:
+def ingest(
+    root: Path, messages: int, batch: int, batch_rows: int, json_schema: str | None = None
+) -> tuple[int, float, int]:
     """Run the operator until every message landed; (messages landed, seconds, batches)."""
     import logging
 
@@ -99,6 +105,7 @@ def ingest(root: Path, messages: int, batch: int, batch_rows: int) -> tuple[int,
             task_id="ingest", topics=[TOPIC], kafka_config_id="kafka_bench", storage_root=root.as_uri(),
             max_messages=batch, max_seconds=120, idle_seconds=1.0, batch_rows=batch_rows,
             dead_letter_topic=f"{TOPIC}-dlt", columns=["device_id", "event_time", "temperature_c", "humidity_pct"],
+            json_schema=json_schema,
         )  # fmt: skip
         started = time.perf_counter()
         result = op.execute(context(slot))
@@ -228,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--partitions", type=int, default=3)
     parser.add_argument("--event-latency", type=int, metavar="PROBES", help="measure event-driven latency instead")
     parser.add_argument("--probe-interval", type=float, default=3.0)
+    parser.add_argument("--json-schema", help="validate each message against this JSON Schema file (default: none)")
     args = parser.parse_args(argv)
     if args.event_latency:
         return event_latency(args.event_latency, args.probe_interval)
@@ -243,10 +251,11 @@ def main(argv: list[str] | None = None) -> int:
               f"{os.cpu_count()} cores")  # fmt: skip
         print(f"produced {args.messages:,} JSON events to {args.partitions} partitions in {produced:.2f}s "
               f"({args.messages / produced:,.0f} msg/s, not part of the figure)")  # fmt: skip
-        landed, seconds, batches = ingest(Path(tmp), args.messages, args.batch, args.batch_rows)
+        landed, seconds, batches = ingest(Path(tmp), args.messages, args.batch, args.batch_rows, args.json_schema)
         rate = landed / seconds
         verdict = "meets" if rate >= TARGET else "BELOW"
-        print(f"ingested {landed:,} messages in {batches} micro-batch(es), {seconds:.2f}s: {rate:,.0f} msg/s "
+        schema = f", json_schema {args.json_schema}" if args.json_schema else ", no json_schema"
+        print(f"ingested {landed:,} messages in {batches} micro-batch(es){schema}, {seconds:.2f}s: {rate:,.0f} msg/s "
               f"broker -> committed lake dataset ({verdict} the {TARGET:,} msg/s target); peak RSS "
               f"{peak_rss_mb():.0f} MiB")  # fmt: skip
     return 0

@@ -8,7 +8,10 @@ Dirt, at configurable rates (drawn from one seeded generator, so a run is reprod
 - **late events**: an ``event_time`` 1 to 15 minutes in the past (a device that was offline);
 - **missing values**: ``temperature_c`` null;
 - **glitches**: ``temperature_c`` of -999.0 (a sensor's error code);
-- **poison**: not JSON, a JSON array, ``temperature_c`` as text, or an unexpected field.
+- **poison**: not JSON, or a JSON array (``malformed_record``, ``not_an_object``);
+- **wrong schema**: a JSON object that fails ``include/schemas/sensor_reading.schema.json``
+  (``schema_violation`` at ingestion): ``temperature_c`` as text, ``device_id`` missing, an unexpected
+  field, or ``humidity_pct`` above 100.
 
     python include/scripts/sensor_producer.py [--bootstrap 127.0.0.1:19092] [--topic sensor-readings]
         [--rate 200] [--count 0 (forever)] [--devices 50] [--seed 7] [--create-topic 3]
@@ -27,7 +30,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-KINDS = ("clean", "duplicate", "late", "missing", "glitch", "poison")
+KINDS = ("clean", "duplicate", "late", "missing", "glitch", "poison", "wrong_schema")
 
 
 def reading(rng: random.Random, device: int, now: datetime) -> dict[str, Any]:
@@ -41,14 +44,21 @@ def reading(rng: random.Random, device: int, now: datetime) -> dict[str, Any]:
 
 
 def poison(rng: random.Random, event: dict[str, Any]) -> bytes:
+    if rng.randrange(2) == 0:
+        return json.dumps(event).encode()[:-7]  # cut off: not JSON
+    return json.dumps([event["device_id"], event["temperature_c"]]).encode()
+
+
+def wrong_schema(rng: random.Random, event: dict[str, Any]) -> bytes:
+    """Valid JSON objects that the sensor reading schema refuses."""
     choice = rng.randrange(4)
     if choice == 0:
-        return json.dumps(event).encode()[:-7]  # cut off: not JSON
-    if choice == 1:
-        return json.dumps([event["device_id"], event["temperature_c"]]).encode()
-    if choice == 2:
         return json.dumps({**event, "temperature_c": "hot"}).encode()
-    return json.dumps({**event, "firmware": "1.2.3"}).encode()
+    if choice == 1:
+        return json.dumps({k: v for k, v in event.items() if k != "device_id"}).encode()
+    if choice == 2:
+        return json.dumps({**event, "firmware": "1.2.3"}).encode()
+    return json.dumps({**event, "humidity_pct": 140.0}).encode()
 
 
 def make_message(rng: random.Random, devices: int, now: datetime, rates: dict[str, float]) -> tuple[str, bytes, bytes]:
@@ -57,7 +67,7 @@ def make_message(rng: random.Random, devices: int, now: datetime, rates: dict[st
     event = reading(rng, device, now)
     draw = rng.random()
     kind = "clean"
-    for name in ("late", "missing", "glitch", "poison"):
+    for name in ("late", "missing", "glitch", "poison", "wrong_schema"):
         if draw < rates[name]:
             kind = name
             break
@@ -69,7 +79,12 @@ def make_message(rng: random.Random, devices: int, now: datetime, rates: dict[st
         event["temperature_c"] = None
     elif kind == "glitch":
         event["temperature_c"] = -999.0
-    value = poison(rng, event) if kind == "poison" else json.dumps(event).encode()
+    if kind == "poison":
+        value = poison(rng, event)
+    elif kind == "wrong_schema":
+        value = wrong_schema(rng, event)
+    else:
+        value = json.dumps(event).encode()
     return kind, event["device_id"].encode(), value
 
 
@@ -86,7 +101,8 @@ def produce_readings(
     """Send ``count`` messages (0: until interrupted) at about ``rate`` per second (0: as fast as possible)."""
     from confluent_kafka import Producer
 
-    rates = {"duplicate": 0.01, "late": 0.02, "missing": 0.005, "glitch": 0.003, "poison": 0.002, **(rates or {})}
+    rates = {"duplicate": 0.01, "late": 0.02, "missing": 0.005, "glitch": 0.003, "poison": 0.002,
+             "wrong_schema": 0.002, **(rates or {})}  # fmt: skip
     rng = random.Random(seed)
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "enable.idempotence": True})
     sent: Counter = Counter()
@@ -98,7 +114,7 @@ def produce_readings(
                 kind, (key, value) = "duplicate", previous
             else:
                 kind, key, value = make_message(rng, devices, datetime.now(UTC), rates)
-                if kind != "poison":  # a retry resends a reading (so the counts of poison stay exact)
+                if kind not in ("poison", "wrong_schema"):  # a retry resends a reading (poison counts stay exact)
                     previous = (key, value)
             _send(producer, topic, key, value)
             sent[kind] += 1

@@ -485,13 +485,18 @@ class SqlIngestOperator(IngestOperatorBase):
         return details
 
 
-def _batch_consumer_hook(topics: list[str], kafka_config_id: str) -> Any:
-    """The provider's consumer hook, with end-of-partition events on (how a batch knows it is drained)."""
+def _batch_consumer_hook(topics: list[str], kafka_config_id: str, group_id: str | None = None) -> Any:
+    """The provider's consumer hook, with end-of-partition events on (how a batch knows it is drained)
+    and ``group_id`` (if given) as the consumer's ``group.id``, in place of the connection's."""
     from airflow.providers.apache.kafka.hooks.consume import KafkaConsumerHook
+
+    overrides: dict[str, Any] = {"enable.partition.eof": True}
+    if group_id is not None:
+        overrides["group.id"] = group_id
 
     class BatchConsumerHook(KafkaConsumerHook):
         def _get_client(self, config: dict[str, Any]) -> Any:
-            return super()._get_client({**config, "enable.partition.eof": True})
+            return super()._get_client({**config, **overrides})
 
     return BatchConsumerHook(topics, kafka_config_id=kafka_config_id)
 
@@ -512,9 +517,11 @@ class KafkaIngestOperator(IngestOperatorBase):
 
     Values are decoded as JSON objects, flattened and typed like JSON Lines files; rows keep
     ``_source_file`` (``kafka://<topic>``), ``_source_line`` (the offset), ``_kafka_partition``,
-    ``_kafka_key`` and ``_kafka_timestamp``. Poison messages (not UTF-8, not JSON, not an object, not
-    fitting the schema, larger than ``max_message_bytes``) are quarantined with topic, partition,
-    offset, key, timestamp and the reason, and the rest of the batch goes on.
+    ``_kafka_key`` and ``_kafka_timestamp``. With ``json_schema``, each decoded object is validated
+    against it before it is flattened. Poison messages (not UTF-8, not JSON, not an object, failing
+    ``json_schema``: ``schema_violation``, not fitting the columns or their types, larger than
+    ``max_message_bytes``) are quarantined with topic, partition, offset, key, timestamp, rule and
+    reason, and the rest of the batch goes on.
 
     :param topics: the topics to read. (templated)
     :param kafka_config_id: the Kafka connection. (templated)
@@ -528,6 +535,13 @@ class KafkaIngestOperator(IngestOperatorBase):
     :param columns: the expected columns of the messages; None: decided by the first good ones. (templated)
     :param column_types: Arrow type alias per column. (templated)
     :param flatten_sep: separator of flattened nested fields; None keeps objects as JSON text. (templated)
+    :param json_schema: a JSON Schema every message value (an object) must validate against: a mapping,
+        or the path of a ``.json`` file, absolute or relative to the project's ``include/`` folder
+        (``schemas/sensor_reading.schema.json``); checked before anything is read. None: no schema.
+        (templated)
+    :param group_id: the consumer group the offsets are committed to (what monitoring shows as lag), in
+        place of the connection's ``group.id``; give each source reading a topic its own. None: the
+        connection's. (templated)
     """
 
     template_fields: Sequence[str] = (
@@ -543,6 +557,8 @@ class KafkaIngestOperator(IngestOperatorBase):
         "columns",
         "column_types",
         "flatten_sep",
+        "json_schema",
+        "group_id",
     )
 
     def __init__(
@@ -559,6 +575,8 @@ class KafkaIngestOperator(IngestOperatorBase):
         columns: list[str] | None = None,
         column_types: dict[str, str] | None = None,
         flatten_sep: str | None = ".",
+        json_schema: dict[str, Any] | str | None = None,
+        group_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("max_active_tis_per_dag", 1)  # the ledger has one writer
@@ -574,11 +592,17 @@ class KafkaIngestOperator(IngestOperatorBase):
         self.columns = columns
         self.column_types = column_types
         self.flatten_sep = flatten_sep
+        self.json_schema = json_schema
+        self.group_id = group_id
 
     def kafka_source(self, offset_reset: str = "earliest") -> Any:
+        from dataframe_pipeline.ingest.kafka.schema import load_json_schema
         from dataframe_pipeline.ingest.kafka.source import KafkaSource
 
         topics = tuple(self.topics) if isinstance(self.topics, list | tuple) else self.topics
+        schema = None
+        if self.json_schema is not None:
+            schema = load_json_schema(self.json_schema, settings.PROJECT_DIR / "include")
         source = KafkaSource(
             topics=topics,
             max_messages=self.max_messages,
@@ -589,6 +613,7 @@ class KafkaIngestOperator(IngestOperatorBase):
             flatten_sep=self.flatten_sep,
             columns=self.columns,
             column_types=self.column_types,
+            json_schema=schema,
             offset_reset=offset_reset,
             poll_messages=min(100_000, self.rows_per_batch),
         )
@@ -605,13 +630,18 @@ class KafkaIngestOperator(IngestOperatorBase):
         source_id = self.ledger_id()
         if not isinstance(source_id, str) or not source_id.replace("-", "").replace("_", "").replace(".", "").isalnum():
             raise ConfigurationError("source_id", self.source_id, "must be letters, digits, '.', '_' or '-'")
+        if self.group_id is not None and (not isinstance(self.group_id, str) or not self.group_id.strip()):
+            raise ConfigurationError("group_id", self.group_id, "must be a consumer group name or None")
         self.kafka_source()
 
     def kafka_config(self) -> dict[str, Any]:
-        """The connection's confluent-kafka configuration, checked: offsets are committed by the operator."""
+        """The connection's confluent-kafka configuration (``group_id`` in place of its ``group.id``),
+        checked: offsets are committed by the operator."""
         from airflow.providers.apache.kafka.hooks.base import KafkaBaseHook
 
         extra = KafkaBaseHook(kafka_config_id=self.kafka_config_id).get_connection(self.kafka_config_id).extra_dejson
+        if self.group_id is not None:
+            extra = {**extra, "group.id": self.group_id}
         field = f"{self.kafka_config_id}.extra"
         if not extra.get("bootstrap.servers"):
             raise ConfigurationError(f"{field}[bootstrap.servers]", extra.get("bootstrap.servers"), "must be set")
@@ -638,7 +668,7 @@ class KafkaIngestOperator(IngestOperatorBase):
             lambda uri: location(ObjectStoragePath(uri)),
         )
         plan = ledger.plan(partition)
-        consumer = _batch_consumer_hook(list(source.topics), self.kafka_config_id).get_conn
+        consumer = _batch_consumer_hook(list(source.topics), self.kafka_config_id, self.group_id).get_conn
         reader = KafkaBatchReader(source, consumer, plan)
         reader.resolve()
         if plan.new_entry:

@@ -60,11 +60,11 @@ def topic(kafka_broker, monkeypatch) -> str:
 
 
 def operator(root: Path, topic: str, **options) -> KafkaIngestOperator:
-    options = {"max_messages": 100_000, "idle_seconds": 1.5, "dead_letter_topic": f"{topic}-dlt", **options}
+    options = {"max_messages": 100_000, "idle_seconds": 1.5, "dead_letter_topic": f"{topic}-dlt",
+               "source_id": f"test.{topic}", **options}  # fmt: skip
     return KafkaIngestOperator(
-        task_id="ingest", topics=[topic], kafka_config_id="kafka_test", storage_root=root.as_uri(),
-        source_id=f"test.{topic}", **options,
-    )  # fmt: skip
+        task_id="ingest", topics=[topic], kafka_config_id="kafka_test", storage_root=root.as_uri(), **options
+    )
 
 
 def events(n: int, poison_at: int | None = None) -> tuple[list[bytes], list[bytes]]:
@@ -338,6 +338,7 @@ def test_the_sensor_dag_chain_lands_cleans_and_publishes_a_batch(kafka_broker, t
     ingest = operator(
         tmp_path, topic, columns=["device_id", "event_time", "temperature_c", "humidity_pct"],
         column_types={"temperature_c": "double", "humidity_pct": "double"},
+        json_schema="schemas/sensor_reading.schema.json",
     ).execute(context(0))  # fmt: skip
     assert (ingest["dataset"]["rows"], ingest["quarantine"]["rows"]) == (50, 1)
     config = load_pipeline_config("sensor_stream_pipeline", steps=("clean",))
@@ -364,23 +365,31 @@ def test_an_empty_topic_gives_an_empty_dataset_with_the_declared_columns(kafka_b
 
 
 def test_the_demo_producer_dirt_reconciles_with_what_landed(kafka_broker, topic, tmp_path) -> None:
-    """include/scripts/sensor_producer.py: every message sent lands or is quarantined (poison, also in
-    the dead-letter topic); duplicates and late events land, as sent (later steps deal with them)."""
+    """include/scripts/sensor_producer.py: every message sent lands or is quarantined (poison and
+    readings failing the DAGs' schema, also in the dead-letter topic); duplicates, late events, missing
+    values and glitches land, as sent (later steps deal with them)."""
     from include.scripts.sensor_producer import produce_readings
 
-    rates = {"duplicate": 0.03, "late": 0.05, "missing": 0.02, "glitch": 0.01, "poison": 0.02}
+    rates = {"duplicate": 0.03, "late": 0.05, "missing": 0.02, "glitch": 0.01, "poison": 0.02, "wrong_schema": 0.02}
     sent = produce_readings(kafka_broker.bootstrap, topic, count=3000, rate=0, seed=11, rates=rates)
     assert sum(sent.values()) == 3000 and min(sent[k] for k in rates) > 0
     result = operator(
         tmp_path, topic, columns=["device_id", "event_time", "temperature_c", "humidity_pct"],
         column_types={"temperature_c": "double", "humidity_pct": "double"},
+        json_schema="schemas/sensor_reading.schema.json",  # as the sensor DAGs read the topic
     ).execute(context(0))  # fmt: skip
     frame = landed(result)
-    assert result["quarantine"]["rows"] == sent["poison"]
-    assert len(frame) == 3000 - sent["poison"]
+    by_rule = quarantined(result)["rule"].value_counts().to_dict()
+    assert by_rule.pop("schema_violation") == sent["wrong_schema"]
+    assert sum(by_rule.values()) == sent["poison"] and set(by_rule) <= {"malformed_record", "not_an_object"}
+    bad = sent["poison"] + sent["wrong_schema"]
+    assert result["quarantine"]["rows"] == bad
+    assert len(frame) == 3000 - bad
     # a duplicate resends the reading before it, which may be a missing value or a glitch
     assert sent["missing"] <= frame["temperature_c"].isna().sum() <= sent["missing"] + sent["duplicate"]
     assert sent["glitch"] <= (frame["temperature_c"] == -999.0).sum() <= sent["glitch"] + sent["duplicate"]
     keys = frame[["device_id", "event_time", "temperature_c", "humidity_pct"]].astype(str)
     assert keys.duplicated().sum() >= sent["duplicate"]
-    assert len(read_topic(kafka_broker, f"{topic}-dlt", expected=sent["poison"])) == sent["poison"]
+    dead = read_topic(kafka_broker, f"{topic}-dlt", expected=bad)
+    assert len(dead) == bad
+    assert sum(dict(m.headers())["dlt.rule"] == b"schema_violation" for m in dead) == sent["wrong_schema"]

@@ -15,17 +15,20 @@ it reads), and reads:
   (first, end) is what was read;
 - a **replay**: exactly the recorded ranges, whatever else arrived since (a retry gives the same rows).
 
-Each message value is decoded as UTF-8 JSON and goes through the shared record layer
+Each message value is decoded as UTF-8 JSON, validated against ``json_schema`` if there is one (an
+object only: a value that is not an object stays ``not_an_object``; see
+:mod:`~dataframe_pipeline.ingest.kafka.schema`), and goes through the shared record layer
 (:mod:`dataframe_pipeline.ingest.records`), flattened and typed like a JSON Lines file, one schema for
 the whole source. Rows carry ``_source_file`` = ``kafka://<topic>``, ``_source_line`` = the offset,
 ``_kafka_partition``, ``_kafka_key`` and ``_kafka_timestamp``.
 
-**Poison messages** (not UTF-8, not JSON, not an object, not fitting the schema, larger than
-``max_message_bytes``) are quarantined with topic, partition, offset, key, timestamp, rule and
-reason, and kept (value, key and headers unchanged) for :meth:`KafkaBatchReader.dead_letter`, which
-the operator calls once the dataset is committed and before :meth:`KafkaBatchReader.commit_offsets`.
-The dead-letter topic is therefore at-least-once (a crash after producing and before the commit
-produces them again, with the same ``dlt.*`` headers to tell them apart); the lake is exactly-once.
+**Poison messages** (not UTF-8, not JSON, not an object, failing ``json_schema``, not fitting the
+columns or their types, larger than ``max_message_bytes``) are quarantined with topic, partition,
+offset, key, timestamp, rule and reason, and kept (value, key and headers unchanged) for
+:meth:`KafkaBatchReader.dead_letter`, which the operator calls once the dataset is committed and
+before :meth:`KafkaBatchReader.commit_offsets`. The dead-letter topic is therefore at-least-once (a
+crash after producing and before the commit produces them again, with the same ``dlt.*`` headers to
+tell them apart); the lake is exactly-once.
 Messages without a value (tombstones) are dropped under ``kafka_tombstone`` and counted.
 
 Memory: one poll of messages (``poll_messages``) and the poison messages of the batch.
@@ -59,6 +62,7 @@ from dataframe_pipeline.ingest.kafka.source import (
     KAFKA_TIMESTAMP_COLUMN,
     MESSAGE_TOO_LARGE_RULE,
     OFFSET_RESETS,
+    SCHEMA_VIOLATION_RULE,
     TOMBSTONE_RULE,
     UNDECODABLE_MESSAGE_RULE,
     KafkaSource,
@@ -171,6 +175,8 @@ class KafkaBatchReader:
         #: a new batch: where each partition reported end-of-partition (drained when all are at their end)
         self._eof: dict[TopicPartitionKey, int] = {}
         self._tabulator = _Tabulator(None, source, typed_values=True)
+        #: built once (the validator, and its compiled predicate): it runs for every message
+        self._schema = source.message_schema()
 
     # -- planning ------------------------------------------------------------------------------
 
@@ -363,8 +369,7 @@ class KafkaBatchReader:
         source = source_name(group.topic)
         records, kept, keys, stamps = [], [], [], []
         tombstones = 0
-        record_of, limit, scan = self._record, self.source.max_message_bytes, _SCAN
-        json_record = self._tabulator.json_record
+        record_of, fast_record, limit = self._record, self._fast_record, self.source.max_message_bytes
         for message in group.messages:
             value = message.value()
             if value is None:
@@ -374,14 +379,7 @@ class KafkaBatchReader:
             offset = message.offset()
             record = None
             if len(value) <= limit and (key is None or key.isascii()) and value.isascii():
-                # the fast path of well-formed messages: ASCII text holding exactly one JSON value
-                text = value.decode("ascii")
-                try:
-                    decoded, end = scan(text, 0)
-                    if end == len(text):
-                        record = json_record(offset, decoded, text, source=source)
-                except (StopIteration, RepeatedKeyError, ValueError, RecursionError):
-                    pass  # the slow path says what is wrong
+                record = fast_record(value.decode("ascii"), offset, source)
                 key_text = key.decode("ascii") if key is not None else None
             if record is None:
                 key_text, record = record_of(key, value, offset, source)
@@ -412,6 +410,21 @@ class KafkaBatchReader:
             dropped[TOMBSTONE_RULE] = tombstones
         return SourceBatch(table, rejected, len(records) + tombstones, dropped)
 
+    def _fast_record(self, text: str, offset: int, source: str) -> _Record | None:
+        """The fast path of well-formed messages: ASCII text holding exactly one JSON value (None: the
+        slow path, :meth:`_record`, says what is wrong)."""
+        try:
+            decoded, end = _SCAN(text, 0)
+            if end != len(text):
+                return None
+            if self._schema is not None and type(decoded) is dict:
+                reason = self._schema.violation(decoded)
+                if reason is not None:
+                    return _Record(offset, text, rule=SCHEMA_VIOLATION_RULE, reason=reason, source=source)
+            return self._tabulator.json_record(offset, decoded, text, source=source)
+        except (StopIteration, RepeatedKeyError, ValueError, RecursionError):
+            return None
+
     def _record(self, key: bytes | None, value: bytes, offset: int, source: str) -> tuple[str | None, _Record]:
         """The message's key as text and its value as a record of the record layer (or a rejected one)."""
         try:
@@ -437,6 +450,14 @@ class KafkaBatchReader:
         except RecursionError:
             reason = "not valid JSON: values nested too deeply"
             return key_text, _Record(offset, text, rule=MALFORMED_RECORD_RULE, reason=reason, source=source)
+        # an object with a repeated key is a duplicate_key (the record layer's), whatever its values
+        if self._schema is not None and isinstance(decoded, dict) and not repeated:
+            try:
+                reason = self._schema.violation(decoded)
+            except RecursionError:
+                reason = "objects nested too deeply to validate"
+            if reason is not None:
+                return key_text, _Record(offset, text, rule=SCHEMA_VIOLATION_RULE, reason=reason, source=source)
         return key_text, self._tabulator.json_record(offset, decoded, text, repeated=repeated, source=source)
 
     def _check_columns(self) -> None:

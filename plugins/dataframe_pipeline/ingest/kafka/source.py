@@ -23,6 +23,8 @@ KAFKA_COLUMNS = (KAFKA_PARTITION_COLUMN, KAFKA_KEY_COLUMN, KAFKA_TIMESTAMP_COLUM
 UNDECODABLE_MESSAGE_RULE = "undecodable_message"
 #: a message whose value is larger than ``max_message_bytes``
 MESSAGE_TOO_LARGE_RULE = "message_too_large"
+#: a JSON object that does not validate against ``json_schema`` (the reason: the JSON path and the error)
+SCHEMA_VIOLATION_RULE = "schema_violation"
 #: a message without a value (a deletion marker of a compacted topic): dropped, counted, not quarantined
 TOMBSTONE_RULE = "kafka_tombstone"
 
@@ -50,6 +52,9 @@ class KafkaSource:
     :param flatten_sep: separator of flattened nested fields; None keeps objects as JSON text.
     :param columns: the expected columns of the JSON objects; None: decided by the first good messages.
     :param column_types: Arrow type alias per column ("int64", "timestamp[ms]", ...), as files take them.
+    :param json_schema: a JSON Schema (loaded: see :func:`~dataframe_pipeline.ingest.kafka.schema.load_json_schema`)
+        every decoded JSON object must validate against, before it is flattened; one that does not is
+        poison (``schema_violation``). None: no schema.
     :param offset_reset: where a partition with no recorded and no committed offset starts
         (``earliest`` or ``latest``, the connection's ``auto.offset.reset``).
     :param poll_messages: messages asked of the client per call.
@@ -65,6 +70,7 @@ class KafkaSource:
     flatten_sep: str | None = "."
     columns: Sequence[str] | None = None
     column_types: Mapping[str, str] | None = None
+    json_schema: Mapping[str, Any] | None = None
     offset_reset: str = "earliest"
     poll_messages: int = 10_000
     timeout_seconds: float = 30.0
@@ -83,6 +89,8 @@ class KafkaSource:
         if self.flatten_sep is not None and (not isinstance(self.flatten_sep, str) or not self.flatten_sep):
             raise ConfigurationError("flatten_sep", self.flatten_sep, "must be a non-empty string or None")
         self._validate_columns()
+        if self.json_schema is not None:
+            self.message_schema()
         if self.offset_reset not in OFFSET_RESETS:
             raise ConfigurationError("offset_reset", self.offset_reset, f"must be one of {sorted(OFFSET_RESETS)}")
 
@@ -114,6 +122,13 @@ class KafkaSource:
         if reserved:
             raise ConfigurationError("columns", columns, f"{reserved} are reserved for provenance")
         self.arrow_types()
+
+    def message_schema(self) -> Any:
+        """The checked :class:`~dataframe_pipeline.ingest.kafka.schema.MessageSchema` of ``json_schema``
+        (None without one)."""
+        from dataframe_pipeline.ingest.kafka.schema import MessageSchema
+
+        return None if self.json_schema is None else MessageSchema.of(self.json_schema)
 
     def arrow_types(self) -> dict[str, Any]:
         """The Arrow type of each column named in ``column_types`` (what the record layer reads)."""
