@@ -8,6 +8,7 @@ a whole is quarantined whole, the other files go on.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -196,7 +197,9 @@ class FileIngestOperator(IngestOperatorBase):
         fmt = self.fmt()
         listed = self._listed()
         files, record = self._plan(context, listed)
-        parts = [SourcePart(str(f), lambda f=f: self._read(f, fmt), whole_file_rule, f.fs.size(f.path)) for f in files]
+        parts = [
+            SourcePart(str(f), functools.partial(self._read, f, fmt), whole_file_rule, f.fs.size(f.path)) for f in files
+        ]
         details = {"files": len(files), "files_skipped": len(listed) - len(files)}
         source = SourceInput(parts, columns=self._declared_columns(fmt), details=lambda: details)
         meta = {"files": [str(f) for f in files]}

@@ -74,7 +74,7 @@ from dataframe_pipeline.ingest.records.rules import MALFORMED_RECORD_RULE
 from dataframe_pipeline.ingest.records.tabulate import _Tabulator
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,8 @@ RAW_PREVIEW_CHARS = 4096
 _OFFSET_INVALID = -1001
 _TIMESTAMP_NOT_AVAILABLE = 0
 #: one JSON value at a position, raising RepeatedKeyError at a repeated key (the C scanner of UNIQUE_KEYS)
-_SCAN = UNIQUE_KEYS.scan_once
+# CPython's C scanner (json.JSONDecoder.scan_once) is not in typeshed
+_SCAN: Callable[[str, int], tuple[Any, int]] = UNIQUE_KEYS.scan_once  # type: ignore[attr-defined]
 
 
 def pause_at(point: str) -> None:
@@ -182,7 +183,7 @@ class KafkaBatchReader:
 
     def partitions(self) -> list[TopicPartitionKey]:
         """Every partition of the topics (a missing topic raises :class:`SourceNotFoundError`)."""
-        found = []
+        found: list[TopicPartitionKey] = []
         for topic in self.source.topics:
             meta = self._broker(lambda t=topic: self.consumer.list_topics(t, timeout=self.source.timeout_seconds))
             info = meta.topics.get(topic)
@@ -430,7 +431,7 @@ class KafkaBatchReader:
         try:
             key_text = key.decode("utf-8") if key is not None else None
         except UnicodeDecodeError as exc:
-            shown = key[:200].decode("utf-8", "backslashreplace")
+            shown = (key or b"")[:200].decode("utf-8", "backslashreplace")
             reason = f"the key is not UTF-8 ({exc.reason} at byte {exc.start}): {shown}"
             return shown, _Record(offset, _preview(value), rule=UNDECODABLE_MESSAGE_RULE, reason=reason, source=source)
         if len(value) > self.source.max_message_bytes:
