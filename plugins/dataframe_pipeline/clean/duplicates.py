@@ -20,8 +20,9 @@ which gives every batch the same dtypes. Two different rows collide with probabi
 
 Text columns (pandas' ``str`` dtype, Arrow strings) are hashed by DuckDB's vectorised, multi-threaded
 ``hash()`` straight from their Arrow buffers; pandas would first turn every value into a Python
-object and hash it one at a time (3x slower on the pipeline benchmark's orders). Two strings hash
-the same in both ways exactly when they are equal, and a null differs from ``""``. Other dtypes keep
+object and hash it one at a time (5x slower on the pipeline benchmark's orders), and through numpy
+text when the batch holds ``pd.NA``, which drops trailing NUL characters (``"a"`` and ``"a\\x00"``
+would be duplicates). Equal strings hash the same, and a null differs from ``""``. Other dtypes keep
 pandas' hashing.
 """
 
