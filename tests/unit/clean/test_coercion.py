@@ -513,3 +513,33 @@ def test_datetime_fast_path_through_the_transform_quarantines_the_same_rows() ->
     pd.testing.assert_series_equal(fast.data["ts"], general.data["ts"])
     assert fast.rejected["_reason"].tolist() == general.rejected["_reason"].tolist()
     assert len(fast.rejected) == 6  # four out of the nanosecond range, two not dates
+
+
+INT_EDGES = [
+    "1", "+1", "-1", "007", "-0", "12.", "12.000", "12.5", "1e3", "", "\u0663", "123456789012345678",
+    "-123456789012345678", None, "+", "-", ".0", "0.0", "1.00e0", "0x1",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [[], ["9223372036854775807", "-9223372036854775808", "9223372036854775808", "1" * 30]],
+    ids=["short", "long-digits"],
+)
+def test_int_fast_path_matches_the_general_path(extra: list[str]) -> None:
+    from dataframe_pipeline.clean.coercion import _arrow_ints, _parse_int, _text
+
+    text = _text(pd.Series(INT_EDGES + extra, dtype="str"))
+    # more than 18 digits: the general path checks the int64 range value by value
+    assert (_arrow_ints(text) is None) == bool(extra)
+    fast = _parse_int(text, TypeSpec("int"))
+    pd.testing.assert_series_equal(fast, _parse_int(_python_text(text), TypeSpec("int")))
+    assert str(fast.dtype) == "Int64"
+    assert fast.iloc[:9].tolist() == [1, 1, -1, 7, 0, 12, 12, pd.NA, pd.NA]
+
+
+def test_int_fast_path_on_an_empty_batch() -> None:
+    from dataframe_pipeline.clean.coercion import _arrow_ints, _text
+
+    values = _arrow_ints(_text(pd.Series([], dtype="str")))
+    assert values is not None and str(values.dtype) == "Int64" and len(values) == 0
