@@ -28,6 +28,7 @@ pandas' hashing.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
 from functools import cache
@@ -273,9 +274,14 @@ def text_hashes(keys: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
     return np.asarray(result, dtype=np.uint64)
 
 
-@cache
 def _duckdb() -> tuple[Any, threading.Lock]:
-    """An in-memory DuckDB connection for :func:`text_hashes` (opening one costs ~20 ms, so it is kept)."""
+    """An in-memory DuckDB connection for :func:`text_hashes`, kept (opening one costs ~20 ms) per
+    process: a connection does not survive a fork (workers fork task processes)."""
+    return _duckdb_of_process(os.getpid())
+
+
+@cache
+def _duckdb_of_process(pid: int) -> tuple[Any, threading.Lock]:
     import duckdb
 
     return duckdb.connect(), threading.Lock()

@@ -378,3 +378,11 @@ def test_text_hashes_are_equal_exactly_for_equal_values() -> None:
     first, second = text_hashes(pair, ["x", "y"])
     assert first != second
     assert len(text_hashes(pair.iloc[:0], ["x", "y"])) == 0
+
+
+def test_the_duckdb_connection_is_kept_per_process() -> None:
+    from dataframe_pipeline.clean import duplicates
+
+    first = duplicates._duckdb()
+    assert duplicates._duckdb() is first
+    assert duplicates._duckdb_of_process(-1) is not first  # a forked child opens its own
