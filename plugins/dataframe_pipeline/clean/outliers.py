@@ -21,13 +21,14 @@ Actions:
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import pandas as pd
 
-from dataframe_pipeline.core.batch import BatchResult, drop_rows, split_rows
+from dataframe_pipeline.core.batch import BatchResult, split_rows
 from dataframe_pipeline.core.quantiles import ExactQuantiles
 from dataframe_pipeline.core.transform import BatchTransformer
 from dataframe_pipeline.exceptions import ConfigurationError, DataContractError, NotFittedError
@@ -194,11 +195,18 @@ class IQROutliers(BatchTransformer):
         return f"{column}={batch.at[position, column]} outside [{low:.15g}, {high:.15g}] ({self.factor} x IQR{of_log})"
 
     def _drop(self, batch: pd.DataFrame) -> BatchResult:
-        result = BatchResult(data=batch)
+        """One filter of the batch for all the columns (each copies every column); a row outside in
+        several columns counts under the first."""
+        dropped: Counter[str] = Counter()
+        drop = np.zeros(len(batch), dtype=bool)
         for column in self.columns:
-            outside = self.is_outlier(result.data, column)
-            result = result.then(drop_rows(result.data, outside, f"{self.rule_name}:{column}"))
-        return result
+            outside = self.is_outlier(batch, column).to_numpy(dtype=bool) & ~drop
+            if outside.any():
+                dropped[f"{self.rule_name}:{column}"] = int(outside.sum())
+                drop |= outside
+        if not drop.any():
+            return BatchResult(data=batch)
+        return BatchResult(data=batch[~drop], dropped=dropped)
 
     def _cap(self, column: str, values: pd.Series) -> pd.Series:
         if column not in self.bounds_:

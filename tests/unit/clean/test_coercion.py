@@ -396,3 +396,150 @@ def test_email_arrow_regex_agrees_with_python_re(values: list[str]) -> None:
 def test_fullmatch_of_nulls_is_false() -> None:
     values = pd.Series(["a@b.c", None], dtype="str")
     assert fullmatch(values, _EMAIL_RE, _EMAIL_RE2).tolist() == [True, False]
+
+
+# -- the Arrow fast paths give what the general (pandas) path gives ------------------------------
+
+
+def _python_text(text: pd.Series) -> pd.Series:
+    """The same values as Python-backed strings, which take the general path."""
+    return text.astype(pd.StringDtype("python"))
+
+
+FLOAT_EDGES = [
+    "1.5", "+1.5", "-0", "-0.0", "1.", ".5", "+.5e-3", "1e5", "1E-5", "00012.5000", "1e999", "-1e999",
+    "4.9e-324", "2.4703282292062328e-324", "2.4703282292062327e-324", "1.7976931348623157e308",
+    "1.7976931348623159e308", "0.1000000000000000055511151231257827", "123456789012345678901234567890",
+    "nan", "inf", "0x10", "1_0", "1e", "e1", ".", "٣", "1,5", None,
+]  # fmt: skip
+
+
+def _general_float(text: pd.Series) -> pd.Series:
+    from dataframe_pipeline.clean.coercion import _parse_float
+
+    general = _parse_float(_python_text(text), TypeSpec("float"))
+    return general.astype("float64")
+
+
+def test_float_fast_path_matches_the_general_path_bit_for_bit() -> None:
+    from dataframe_pipeline.clean.coercion import _arrow_floats, _parse_float, _text
+
+    text = _text(pd.Series(FLOAT_EDGES, dtype="str"))
+    assert _arrow_floats(text) is not None  # the fast path is taken
+    fast, general = _parse_float(text, TypeSpec("float")), _general_float(text)
+    assert fast.dtype == np.float64
+    np.testing.assert_array_equal(fast.to_numpy().view(np.uint64), general.to_numpy().view(np.uint64))
+    assert fast.isna().sum() == 13  # the nine malformed, the null and the three beyond float64
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.from_regex(r"[+-]?(?:[0-9]{1,25}(?:\.[0-9]{0,25})?|\.[0-9]{1,25})(?:[eE][+-]?[0-9]{1,3})?", fullmatch=True),
+        max_size=40,
+    )
+)
+def test_float_fast_path_rounds_like_python(literals: list[str]) -> None:
+    from dataframe_pipeline.clean.coercion import _parse_float, _text
+
+    text = _text(pd.Series(literals, dtype="str"))
+    fast, general = _parse_float(text, TypeSpec("float")), _general_float(text)
+    np.testing.assert_array_equal(fast.to_numpy().view(np.uint64), general.to_numpy().view(np.uint64))
+
+
+DATETIME_EDGES = [
+    "2026-01-01 10:00:00", "2024-02-29 00:00:00", "2026-01-01T10:00:00", "2026-1-01 10:00:00",
+    "2026-01-01 1:00:00", "0001-01-01 00:00:00", "9999-12-31 23:59:59", "1677-09-21 00:12:43",
+    "1677-09-21 00:12:44", "2262-04-11 23:47:16", "2262-04-11 23:47:17", "2026-01-01 10:00:00+02:00",
+    "2026-01-01T10:00:00Z", "2026-01-01", "2026-01-01 10:00:00.5", "not a date",
+    "\uff11\uff12\uff13\uff14-01-01 10:00:00", None,
+]  # fmt: skip
+# of the form Arrow parses, but impossible: Arrow refuses them, and pandas parses the whole batch
+IMPOSSIBLE = [
+    "2026-02-29 00:00:00",
+    "2026-02-30 12:00:00",
+    "2026-13-01 00:00:00",
+    "2026-01-01 24:00:00",
+    "2026-01-01 23:59:60",
+]
+
+
+def _general_datetime(text: pd.Series, spec: TypeSpec) -> pd.Series:
+    from dataframe_pipeline.clean.coercion import _parse_datetime
+
+    return _parse_datetime(_python_text(text), spec)
+
+
+@pytest.mark.parametrize("utc", [True, False])
+@pytest.mark.parametrize(
+    "values",
+    [
+        DATETIME_EDGES,
+        *([*DATETIME_EDGES, impossible] for impossible in IMPOSSIBLE),
+        [],
+        [None, None],
+        ["not a date", "2026-02-29", "12:00:00"],
+        ["2026-03-04 05:06:07"] * 3,
+    ],
+    ids=[
+        "edges",
+        *(f"impossible-{i}" for i in range(len(IMPOSSIBLE))),
+        "empty",
+        "all-null",
+        "all-invalid",
+        "all-simple",
+    ],
+)
+def test_datetime_fast_path_matches_the_general_path(values: list[str | None], utc: bool) -> None:
+    from dataframe_pipeline.clean.coercion import _arrow_datetimes, _parse_datetime, _text
+
+    spec = TypeSpec("datetime", utc=utc)
+    text = _text(pd.Series(values, dtype="str", index=pd.RangeIndex(7, 7 + len(values))))
+    # the fast path is taken unless Arrow refuses a value
+    assert (_arrow_datetimes(text, spec) is None) == any(v in IMPOSSIBLE for v in values)
+    fast = _parse_datetime(text, spec)
+    pd.testing.assert_series_equal(fast, _general_datetime(text, spec))
+    assert str(fast.dtype) == ("datetime64[ns, UTC]" if utc else "datetime64[ns]")
+
+
+def test_datetime_fast_path_through_the_transform_quarantines_the_same_rows() -> None:
+    raw = pd.DataFrame(
+        {"ts": pd.array(DATETIME_EDGES, dtype="str")}, index=pd.RangeIndex(100, 100 + len(DATETIME_EDGES))
+    )
+    fast = TypeCoercion({"ts": {"type": "datetime", "utc": True}}).transform(raw)
+    general = TypeCoercion({"ts": {"type": "datetime", "utc": True}}).transform(
+        raw.astype({"ts": pd.StringDtype("python")})
+    )
+    pd.testing.assert_series_equal(fast.data["ts"], general.data["ts"])
+    assert fast.rejected["_reason"].tolist() == general.rejected["_reason"].tolist()
+    assert len(fast.rejected) == 6  # four out of the nanosecond range, two not dates
+
+
+INT_EDGES = [
+    "1", "+1", "-1", "007", "-0", "12.", "12.000", "12.5", "1e3", "", "\u0663", "123456789012345678",
+    "-123456789012345678", None, "+", "-", ".0", "0.0", "1.00e0", "0x1",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [[], ["9223372036854775807", "-9223372036854775808", "9223372036854775808", "1" * 30]],
+    ids=["short", "long-digits"],
+)
+def test_int_fast_path_matches_the_general_path(extra: list[str]) -> None:
+    from dataframe_pipeline.clean.coercion import _arrow_ints, _parse_int, _text
+
+    text = _text(pd.Series(INT_EDGES + extra, dtype="str"))
+    # more than 18 digits: the general path checks the int64 range value by value
+    assert (_arrow_ints(text) is None) == bool(extra)
+    fast = _parse_int(text, TypeSpec("int"))
+    pd.testing.assert_series_equal(fast, _parse_int(_python_text(text), TypeSpec("int")))
+    assert str(fast.dtype) == "Int64"
+    assert fast.iloc[:9].tolist() == [1, 1, -1, 7, 0, 12, 12, pd.NA, pd.NA]
+
+
+def test_int_fast_path_on_an_empty_batch() -> None:
+    from dataframe_pipeline.clean.coercion import _arrow_ints, _text
+
+    values = _arrow_ints(_text(pd.Series([], dtype="str")))
+    assert values is not None and str(values.dtype) == "Int64" and len(values) == 0

@@ -6,9 +6,10 @@ from collections import Counter
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
-from dataframe_pipeline.clean.duplicates import ExactDuplicates, KeyDuplicates
+from dataframe_pipeline.clean.duplicates import ExactDuplicates, KeyDuplicates, is_text, text_hashes
 from dataframe_pipeline.exceptions import ConfigurationError, DataContractError, NotFittedError
 from tests.batching import chunks
 
@@ -325,3 +326,63 @@ def test_check_params(params: dict, field: str) -> None:
         KeyDuplicates(**{"keys": ["id"], "keep_latest_by": "version", **params}).check_params(["id", "version"])
     assert error.value.field == field
     KeyDuplicates(["id"], "version").check_params(["id", "version"])
+
+
+# -- text columns: hashed by DuckDB, with the same equality as pandas' hashing ------------------
+
+TRICKY_TEXT = ["", None, " ", "a", "a ", " a", "A", "é", "é", "\x00", "a\x00", "a\x00b", "🙂", "x" * 5000, "1", "1.0"]
+
+
+@pytest.mark.parametrize(
+    "dtype",
+    ["str", pd.StringDtype("pyarrow"), pd.ArrowDtype(pa.string()), pd.ArrowDtype(pa.large_string())],
+    ids=["str", "string[pyarrow]", "arrow-string", "arrow-large-string"],
+)
+def test_text_columns_take_duckdb_and_find_the_duplicates_pandas_finds(dtype: object) -> None:
+    rng = np.random.default_rng(3)
+    n = 400
+    frame = pd.DataFrame(
+        {
+            "t": pd.array(rng.choice(np.array(TRICKY_TEXT, dtype=object), n), dtype=dtype),
+            "u": pd.array(rng.choice(np.array(["p", None, ""], dtype=object), n), dtype=dtype),
+            "n": rng.integers(0, 2, n),
+            "_source_line": np.arange(n),
+        },
+        index=pd.RangeIndex(10, 10 + n),
+    )
+    assert is_text(frame["t"].dtype) and not is_text(frame["n"].dtype)
+    expected = frame[~frame.drop(columns="_source_line").duplicated()]
+    assert 0 < len(expected) < n
+    for size in (7, 1000):
+        pd.testing.assert_frame_equal(stream(ExactDuplicates(), frame, size), expected)
+        pd.testing.assert_frame_equal(run(ExactDuplicates(), frame, size), expected)
+
+
+def test_text_differing_after_a_nul_character_is_not_a_duplicate() -> None:
+    """pandas' hashing of a batch of strings holding ``pd.NA`` goes through numpy text, which drops
+    trailing NULs ("a" and "a\x00" alike); DuckDB hashes the Arrow bytes."""
+    values = ["a", "a\x00", None, "", "\x00", "a\x00b", "a"]
+    frame = pd.DataFrame({"t": pd.array(values, dtype=pd.StringDtype("pyarrow"))})
+    pd.testing.assert_frame_equal(stream(ExactDuplicates(), frame, 7), frame.iloc[:6])
+    pd.testing.assert_frame_equal(run(ExactDuplicates(), frame, 3), frame.iloc[:6])
+
+
+def test_text_hashes_are_equal_exactly_for_equal_values() -> None:
+    values = pd.Series(TRICKY_TEXT, dtype="str")
+    hashes = text_hashes(pd.DataFrame({"t": values}), ["t"])
+    assert hashes.dtype == np.uint64
+    distinct = {"<null>" if v is None else v for v in TRICKY_TEXT}
+    assert len(set(hashes.tolist())) == len(distinct)  # "é" twice; null apart from "", "\x00" apart from ""
+    # the order of columns counts: ("a", null) is not (null, "a")
+    pair = pd.DataFrame({"x": pd.array(["a", None], dtype="str"), "y": pd.array([None, "a"], dtype="str")})
+    first, second = text_hashes(pair, ["x", "y"])
+    assert first != second
+    assert len(text_hashes(pair.iloc[:0], ["x", "y"])) == 0
+
+
+def test_the_duckdb_connection_is_kept_per_process() -> None:
+    from dataframe_pipeline.clean import duplicates
+
+    first = duplicates._duckdb()
+    assert duplicates._duckdb() is first
+    assert duplicates._duckdb_of_process(-1) is not first  # a forked child opens its own
