@@ -18,7 +18,6 @@ import argparse
 import contextlib
 import json
 import shutil
-import socket
 import statistics
 import sys
 import tempfile
@@ -36,12 +35,6 @@ from include.scripts.local_airflow import (  # noqa: E402 - needs the path above
     prepare_demo_data,
     train,
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _seconds(start: str | None, end: str | None) -> float | None:
@@ -110,12 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     base = Path(tempfile.mkdtemp(prefix="bench_dag_"))
-    af = LocalAirflow(
-        home=base / "airflow",
-        port=_free_port(),
-        data_dir=base / "data",
-        demo_api_port=_free_port(),
-        log_server_ports=(_free_port(), _free_port()),
+    af = LocalAirflow.isolated(
+        base,
         extra_env={"AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False"},  # only the runs triggered here
     )
     results: list[tuple[str, float, list[dict]]] = []

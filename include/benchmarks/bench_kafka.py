@@ -120,14 +120,6 @@ def ingest(
     return landed, seconds, slot
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _latency_airflow(tmp: Path, broker: TansuBroker, topic: str) -> Any:
     """A local Airflow whose Kafka connections point at ``broker`` and whose event DAG reads ``topic``."""
     from include.scripts.local_airflow import LocalAirflow
@@ -143,8 +135,7 @@ def _latency_airflow(tmp: Path, broker: TansuBroker, topic: str) -> Any:
         "AIRFLOW_CONN_KAFKA_DEFAULT": conn("bench-ingest"),
         "AIRFLOW_CONN_KAFKA_WATCHER": conn("bench-watcher"),
     }
-    return LocalAirflow(home=tmp / "airflow", port=_free_port(), data_dir=tmp / "data", demo_api_port=_free_port(),
-                        log_server_ports=(_free_port(), _free_port()), extra_env=env)  # fmt: skip
+    return LocalAirflow.isolated(tmp, extra_env=env)
 
 
 def _watch_lake(lake: Path, seen: dict[str, float], done: Any) -> None:

@@ -47,6 +47,15 @@ KAFKA_PORT = 19092
 STATUS_OK, STATUS_DEGRADED, STATUS_NOT_RUNNING = 0, 1, 3
 
 
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 class LocalAirflowError(RuntimeError):
     """The local Airflow could not be started, reached or driven."""
 
@@ -68,6 +77,19 @@ class LocalAirflow:
     log_server_ports: tuple[int, int] = (8793, 8794)
     extra_env: dict[str, str] = field(default_factory=dict)
     _token: str | None = None
+
+    @classmethod
+    def isolated(cls, base: Path, extra_env: dict[str, str] | None = None) -> LocalAirflow:
+        """An Airflow of its own under ``base`` (``airflow/`` home, ``data/``) on free loopback ports
+        (API, demo API, log servers): beside `make run`'s and the other tests' (the e2e tests, benchmarks)."""
+        return cls(
+            home=base / "airflow",
+            port=free_port(),
+            data_dir=base / "data",
+            demo_api_port=free_port(),
+            log_server_ports=(free_port(), free_port()),
+            extra_env=dict(extra_env or {}),
+        )
 
     # -- configuration -------------------------------------------------------------------------
     @property

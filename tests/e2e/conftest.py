@@ -3,7 +3,6 @@ ports, with the demo API, driven only through the v2 REST API (JWT from /auth/to
 
 from __future__ import annotations
 
-import socket
 import time
 from pathlib import Path
 
@@ -13,21 +12,11 @@ import pytest
 from include.scripts.local_airflow import LocalAirflow, prepare_demo_data, train
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def airflow(tmp_path_factory: pytest.TempPathFactory):
     base = tmp_path_factory.mktemp("e2e")
-    af = LocalAirflow(
-        home=base / "airflow",
-        port=_free_port(),
-        data_dir=base / "data",
-        demo_api_port=_free_port(),
-        log_server_ports=(_free_port(), _free_port()),  # another local Airflow may be running
+    af = LocalAirflow.isolated(
+        base,
         # only the runs a test asks for (trigger, clear, backfill): no scheduled run racing them
         extra_env={"AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False"},
     )

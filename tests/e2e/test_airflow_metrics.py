@@ -25,7 +25,6 @@ from types import SimpleNamespace
 import pytest
 
 from include.scripts.local_airflow import LocalAirflow, prepare_demo_data, train
-from tests.e2e.conftest import _free_port
 from tests.prometheus_servers import (
     PROJECT,
     compose_metrics_env,
@@ -63,12 +62,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
             jobs=[compose_scrape_job("airflow", exporter.target)],
         )
         servers.append(prometheus)
-        af = LocalAirflow(
-            home=base / "airflow",
-            port=_free_port(),
-            data_dir=base / "data",
-            demo_api_port=_free_port(),
-            log_server_ports=(_free_port(), _free_port()),
+        af = LocalAirflow.isolated(
+            base,
             extra_env={
                 **compose_metrics_env(),
                 "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",  # compose: the statsd-exporter service

@@ -6,58 +6,35 @@ is marked missed by the scheduler too, and the callback skips it. Clearing a run
 
 from __future__ import annotations
 
-import json
-import threading
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
 from include.scripts.local_airflow import LocalAirflow
-from tests.integration.servers import free_port
+from tests.integration.servers import JsonReceiver
 
 pytestmark = pytest.mark.timeout(900)
 
 DAG_ID = "airports_api_pipeline"  # its ingest takes a slot of the pool source_api
 
 
-class _Receiver(BaseHTTPRequestHandler):
-    received: list[dict] = []
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        type(self).received.append(json.loads(body))
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def receiver():
-    _Receiver.received = []
-    server = HTTPServer(("127.0.0.1", 0), _Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = JsonReceiver()
     yield server
-    server.shutdown()
+    server.close()
 
 
 @pytest.fixture(scope="module")
-def deadline_airflow(tmp_path_factory: pytest.TempPathFactory, receiver: HTTPServer):
+def deadline_airflow(tmp_path_factory: pytest.TempPathFactory, receiver: JsonReceiver):
     base = tmp_path_factory.mktemp("deadlines")
-    hook = {"conn_type": "http", "host": "127.0.0.1", "port": receiver.server_port, "schema": "http"}
-    af = LocalAirflow(
-        home=base / "airflow",
-        port=free_port(),
-        data_dir=base / "data",
-        demo_api_port=free_port(),
-        log_server_ports=(free_port(), free_port()),
+    af = LocalAirflow.isolated(
+        base,
         extra_env={
             "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
             "PIPELINE_DEADLINE_MINUTES": "0.25",
-            "AIRFLOW_CONN_E2E_ALERTS": json.dumps(hook),
+            "AIRFLOW_CONN_E2E_ALERTS": receiver.connection,
             "PIPELINE_ALERT_CONN_IDS": "e2e_alerts",
         },
     )
@@ -85,7 +62,9 @@ def _wait(what: str, check, timeout: float = 180) -> None:
     raise AssertionError(f"{what} not seen within {timeout:.0f}s")
 
 
-def test_one_alert_per_missed_deadline_of_a_running_run_none_for_a_failed_run(deadline_airflow: LocalAirflow) -> None:
+def test_one_alert_per_missed_deadline_of_a_running_run_none_for_a_failed_run(
+    deadline_airflow: LocalAirflow, receiver: JsonReceiver
+) -> None:
     af = deadline_airflow
     af.wait_for_dag(DAG_ID)
     af.unpause(DAG_ID)
@@ -95,12 +74,12 @@ def test_one_alert_per_missed_deadline_of_a_running_run_none_for_a_failed_run(de
     # both runs got their deadline at creation: the DAG has had no successful run (no AVERAGE_RUNTIME)
     assert len(_deadlines(af, failed)) == len(_deadlines(af, running)) == 1
 
-    _wait("the alert of the running run", lambda: len(_Receiver.received) >= 1)
+    _wait("the alert of the running run", lambda: len(receiver.received) >= 1)
     _wait("the failed run's deadline marked missed", lambda: _deadlines(af, failed)[0]["missed"])
     time.sleep(10)  # the triggerer runs the failed run's callback too: give it time to (not) send
 
-    assert len(_Receiver.received) == 1, _Receiver.received
-    (alert,) = _Receiver.received
+    assert len(receiver.received) == 1, receiver.received
+    (alert,) = receiver.received
     assert alert["title"] == "deadline missed"
     assert (alert["dag_id"], alert["run_id"]) == (DAG_ID, running)
     assert alert["run_state"] == "running"
@@ -114,6 +93,6 @@ def test_one_alert_per_missed_deadline_of_a_running_run_none_for_a_failed_run(de
     af.clear(DAG_ID, failed)
     time.sleep(5)
     assert _deadlines(af, failed) == before
-    assert len(_Receiver.received) == 1
+    assert len(receiver.received) == 1
     for run_id in (running, failed):
         af.api("PATCH", f"/dags/{DAG_ID}/dagRuns/{urllib.parse.quote(run_id, safe='')}", {"state": "failed"})

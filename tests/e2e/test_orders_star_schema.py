@@ -17,7 +17,7 @@ import time
 import pytest
 
 from include.scripts.local_airflow import LocalAirflow, prepare_demo_data, train
-from tests.e2e.conftest import _free_port, curated
+from tests.e2e.conftest import curated
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -30,12 +30,8 @@ TABLES = ("dim_customer", "dim_product_category", "dim_channel", "dim_country", 
 def scheduled_airflow(tmp_path_factory):
     base = tmp_path_factory.mktemp("star-e2e")
     warehouse = base / "warehouse.db"
-    af = LocalAirflow(
-        home=base / "airflow",
-        port=_free_port(),
-        data_dir=base / "data",
-        demo_api_port=_free_port(),
-        log_server_ports=(_free_port(), _free_port()),
+    af = LocalAirflow.isolated(
+        base,
         extra_env={"AIRFLOW_CONN_WAREHOUSE_DB": json.dumps({"conn_type": "sqlite", "host": str(warehouse)})},
     )
     prepare_demo_data()

@@ -16,18 +16,15 @@ the field and the value.
 from __future__ import annotations
 
 import itertools
-import json
-import threading
 import time
 import urllib.parse
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from types import SimpleNamespace
 
 import pytest
 
 from include.scripts.local_airflow import LocalAirflow
-from tests.integration.servers import free_port
+from tests.integration.servers import JsonReceiver
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -37,38 +34,18 @@ RETRIES, DELAY, CEILING = 4, 3, 12
 SLACK = 10.0
 
 
-class _Receiver(BaseHTTPRequestHandler):
-    received: list[dict] = []
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        type(self).received.append(json.loads(body))
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def receiver():
-    _Receiver.received = []
-    server = HTTPServer(("127.0.0.1", 0), _Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = JsonReceiver()
     yield server
-    server.shutdown()
+    server.close()
 
 
 @pytest.fixture(scope="module")
-def retry_airflow(tmp_path_factory: pytest.TempPathFactory, receiver: HTTPServer):
+def retry_airflow(tmp_path_factory: pytest.TempPathFactory, receiver: JsonReceiver):
     base = tmp_path_factory.mktemp("retries")
-    hook = {"conn_type": "http", "host": "127.0.0.1", "port": receiver.server_port, "schema": "http"}
-    af = LocalAirflow(
-        home=base / "airflow",
-        port=free_port(),
-        data_dir=base / "data",
-        demo_api_port=free_port(),
-        log_server_ports=(free_port(), free_port()),
+    af = LocalAirflow.isolated(
+        base,
         extra_env={
             "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
             "PIPELINE_RETRIES": str(RETRIES),
@@ -76,7 +53,7 @@ def retry_airflow(tmp_path_factory: pytest.TempPathFactory, receiver: HTTPServer
             "PIPELINE_MAX_RETRY_DELAY_SECONDS": str(CEILING),
             # a landing folder the day's file has not reached (relative to the project, as the Variable is)
             "AIRFLOW_VAR_ORDERS_LANDING_URI": "include/data/orders_not_landed_yet",
-            "AIRFLOW_CONN_E2E_ALERTS": json.dumps(hook),
+            "AIRFLOW_CONN_E2E_ALERTS": receiver.connection,
             "PIPELINE_ALERT_CONN_IDS": "e2e_alerts",
         },
     )
@@ -117,11 +94,13 @@ def _airflow_delay(try_number: int, end: datetime, logical_date: datetime) -> fl
     return (TaskInstance.next_retry_datetime(ti) - end).total_seconds()  # type: ignore[arg-type]
 
 
-def _alerts_for(run_id: str) -> list[dict]:
-    return [a for a in _Receiver.received if a.get("run_id") == run_id and a.get("task_id") == TASK_ID]
+def _alerts_for(receiver: JsonReceiver, run_id: str) -> list[dict]:
+    return [a for a in receiver.received if a.get("run_id") == run_id and a.get("task_id") == TASK_ID]
 
 
-def test_a_transient_failure_is_retried_with_growing_delays_up_to_the_ceiling(retry_airflow: LocalAirflow) -> None:
+def test_a_transient_failure_is_retried_with_growing_delays_up_to_the_ceiling(
+    retry_airflow: LocalAirflow, receiver: JsonReceiver
+) -> None:
     af = retry_airflow
     task = af.api("GET", f"/dags/{DAG_ID}/tasks/{TASK_ID}")
     assert task["retries"] == RETRIES and task["retry_exponential_backoff"] == 2.0  # the DAG took the env
@@ -154,17 +133,19 @@ def test_a_transient_failure_is_retried_with_growing_delays_up_to_the_ceiling(re
 
     # the failure alert is sent once, for the last try (no alert on retry: PIPELINE_ALERT_ON_RETRY is off)
     deadline = time.monotonic() + 30
-    while not _alerts_for(run_id) and time.monotonic() < deadline:
+    while not _alerts_for(receiver, run_id) and time.monotonic() < deadline:
         time.sleep(1)
     time.sleep(3)
-    alerts = _alerts_for(run_id)
+    alerts = _alerts_for(receiver, run_id)
     assert len(alerts) == 1, alerts
     assert alerts[0]["try_number"] == RETRIES + 1
     assert (alerts[0]["title"], alerts[0]["error_class"]) == ("task failed", "SourceNotFoundError")
     assert "orders_not_landed_yet/orders_2026-10-09.csv" in alerts[0]["error"]
 
 
-def test_a_configuration_error_fails_the_first_try_without_retry(retry_airflow: LocalAirflow) -> None:
+def test_a_configuration_error_fails_the_first_try_without_retry(
+    retry_airflow: LocalAirflow, receiver: JsonReceiver
+) -> None:
     af = retry_airflow
     bad = "2026-13-45"  # a string, as the Param's schema asks, but no day
     run_id = af.trigger(DAG_ID, None, conf={"partition": bad})
@@ -179,8 +160,8 @@ def test_a_configuration_error_fails_the_first_try_without_retry(retry_airflow: 
     assert f"PartitionError: partition={bad!r}" in log, log[-2000:]
 
     deadline = time.monotonic() + 30
-    while not _alerts_for(run_id) and time.monotonic() < deadline:
+    while not _alerts_for(receiver, run_id) and time.monotonic() < deadline:
         time.sleep(1)
-    alerts = _alerts_for(run_id)
+    alerts = _alerts_for(receiver, run_id)
     assert [(a["try_number"], a["error_class"]) for a in alerts] == [(1, "PartitionError")]
     assert f"partition={bad!r}" in alerts[0]["error"]

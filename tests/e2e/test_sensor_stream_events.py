@@ -20,7 +20,7 @@ import pytest
 from include.scripts.kafka_broker import TansuBroker, tansu_binary
 from include.scripts.local_airflow import LocalAirflow
 from tests.conftest import require_service
-from tests.e2e.conftest import _free_port, local_path
+from tests.e2e.conftest import local_path
 
 DAG_ID = "sensor_stream_events"
 TOPIC = f"sensor-e2e-{uuid.uuid4().hex[:6]}"
@@ -39,12 +39,8 @@ def stream_airflow(tmp_path_factory):
     base = tmp_path_factory.mktemp("stream-e2e")
     broker = TansuBroker(binary=binary, log_path=str(base / "tansu.log")).start()
     broker.create_topics({TOPIC: 2, f"{TOPIC}-dlt": 1})
-    af = LocalAirflow(
-        home=base / "airflow",
-        port=_free_port(),
-        data_dir=base / "data",
-        demo_api_port=_free_port(),
-        log_server_ports=(_free_port(), _free_port()),
+    af = LocalAirflow.isolated(
+        base,
         extra_env={
             "SENSOR_TOPIC": TOPIC,
             "SENSOR_BROKER": broker.bootstrap,

@@ -8,10 +8,8 @@ mock cluster does not keep the way a broker does."""
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from types import SimpleNamespace
 
 import fsspec
@@ -22,6 +20,7 @@ import pytest
 from dataframe_pipeline.core.dataset import DatasetReader
 from dataframe_pipeline.enrich.windows.operators import WindowAggregateOperator
 from dataframe_pipeline.ingest.operators import KafkaIngestOperator
+from tests.integration.servers import JsonReceiver
 from tests.kafka_broker import connection, kafka_broker, produce
 
 __all__ = ["kafka_broker"]
@@ -30,28 +29,12 @@ START = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 EVENTS_T0 = pd.Timestamp("2026-12-01T08:00:00Z")
 
 
-class _Receiver(BaseHTTPRequestHandler):
-    received: list[dict] = []
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        type(self).received.append(json.loads(body))
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args) -> None:
-        pass
-
-
 @pytest.fixture
 def webhook(monkeypatch):
-    _Receiver.received = []
-    server = HTTPServer(("127.0.0.1", 0), _Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    conn = {"conn_type": "http", "host": "127.0.0.1", "port": server.server_port, "schema": "http"}
-    monkeypatch.setenv("AIRFLOW_CONN_STREAM_ALERTS", json.dumps(conn))
-    yield _Receiver
-    server.shutdown()
+    server = JsonReceiver()
+    monkeypatch.setenv("AIRFLOW_CONN_STREAM_ALERTS", server.connection)
+    yield server
+    server.close()
 
 
 @pytest.fixture
