@@ -10,6 +10,15 @@ import pandas as pd
 import pytest
 
 from include.scripts.local_airflow import LocalAirflow, prepare_demo_data, train
+from tests.integration.servers import JsonReceiver
+
+
+@pytest.fixture(scope="module")
+def receiver():
+    """A webhook receiver of the module's own (an alert connection of its Airflow points at it)."""
+    server = JsonReceiver()
+    yield server
+    server.close()
 
 
 @pytest.fixture(scope="session")

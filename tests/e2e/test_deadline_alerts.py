@@ -20,13 +20,6 @@ DAG_ID = "airports_api_pipeline"  # its ingest takes a slot of the pool source_a
 
 
 @pytest.fixture(scope="module")
-def receiver():
-    server = JsonReceiver()
-    yield server
-    server.close()
-
-
-@pytest.fixture(scope="module")
 def deadline_airflow(tmp_path_factory: pytest.TempPathFactory, receiver: JsonReceiver):
     base = tmp_path_factory.mktemp("deadlines")
     af = LocalAirflow.isolated(

@@ -35,13 +35,6 @@ SLACK = 10.0
 
 
 @pytest.fixture(scope="module")
-def receiver():
-    server = JsonReceiver()
-    yield server
-    server.close()
-
-
-@pytest.fixture(scope="module")
 def retry_airflow(tmp_path_factory: pytest.TempPathFactory, receiver: JsonReceiver):
     base = tmp_path_factory.mktemp("retries")
     af = LocalAirflow.isolated(

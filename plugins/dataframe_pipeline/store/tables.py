@@ -193,10 +193,8 @@ def _validation_cell(manifest: Mapping[str, Any]) -> str:
     if not isinstance(validation, dict) or "success" not in validation:
         return "-"
     text = "passed" if validation["success"] else "failed"
-    expectations = validation.get("expectations")
-    failed = [e for e in expectations if isinstance(e, dict) and not e.get("success")] if isinstance(
-        expectations, list) else []  # fmt: skip
-    warnings = sum(1 for e in failed if e.get("severity") == "warning")
+    # the validate step's own count (validate.audit.statistics: a quarantining expectation is a warning)
+    warnings = (validation.get("statistics") or {}).get("failed_warnings")
     return f"{text}, {warnings} warning(s)" if warnings else text
 
 
@@ -208,7 +206,7 @@ def history_rows(commits: Sequence[Mapping[str, Any]]) -> list[tuple[str, ...]]:
     for commit in commits:
         manifest = commit.get("manifest") or {}
         stamp = commit.get("timestamp")
-        when = datetime.fromtimestamp(stamp / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S") if stamp else "-"
+        when = "-" if stamp is None else datetime.fromtimestamp(stamp / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
         partition = commit.get("partition")
         where = ",".join(f"{k}={v}" for k, v in partition.items()) if isinstance(partition, dict) else "-"
         rows.append(

@@ -166,3 +166,18 @@ def test_the_readme_duckdb_snippet_reads_the_table(table: Path, monkeypatch: pyt
     expected = read_table(str(table)).to_pandas().groupby("date")["order_id"].count()
     for day, count in expected.items():
         assert re.search(rf"{day}\s*│\s*{count}\b", shown), shown
+
+
+def test_history_rows_show_the_validation_with_its_warning_count() -> None:
+    from dataframe_pipeline.store.tables import history_rows
+
+    def commit(validation: dict | None) -> dict:
+        manifest = {"code_version": "0123456789abcdef", "validation": validation}
+        return {"version": 2, "timestamp": 0, "operation": "WRITE", "run_id": "r", "partition": {"date": "d"},
+                "rows": 5, "manifest": manifest}  # fmt: skip
+
+    stats = {"evaluated": 4, "successful": 2, "failed_errors": 0, "failed_warnings": 2}
+    rows = history_rows([commit({"success": True, "statistics": stats}), commit({"success": False}), commit(None)])
+    assert [row[6] for row in rows] == ["passed, 2 warning(s)", "failed", "-"]
+    assert rows[0][:6] == ("2", "1970-01-01 00:00:00", "WRITE", "r", "date=d", "5")
+    assert rows[0][7] == "0123456789ab"
