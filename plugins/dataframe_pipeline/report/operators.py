@@ -124,10 +124,10 @@ class QualityReportOperator(BaseOperator):
             leftover = self._read_json(run_place / ids["validate"] / "report.json")
         curated, options = None, None
         if self.dataset_name:
-            from dataframe_pipeline.store.storage import storage_options
+            from dataframe_pipeline.store.storage import curated_table_uri, storage_options
 
-            # the same URI the store step publishes to; delta-rs reads it with the connection's credentials
-            curated_uri = str(lake_path(self.curated_root or settings.curated_root()) / self.dataset_name)
+            # the URI the store step publishes to; delta-rs reads it with the connection's credentials
+            curated_uri = curated_table_uri(self.curated_root, self.dataset_name)
             curated = location(lake_path(curated_uri))
             options = storage_options(curated_uri)[1]
         return ReportInputs(

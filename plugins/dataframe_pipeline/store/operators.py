@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import ObjectStoragePath
-
 from dataframe_pipeline.assets import curated_asset
-from dataframe_pipeline.core import settings
 from dataframe_pipeline.core.operators import StepOperator, run_partition
 from dataframe_pipeline.exceptions import ConfigurationError
 
@@ -92,7 +89,9 @@ class DeltaStoreOperator(StepOperator):
 
     def table_uri(self) -> str:
         """The table's lake URI, e.g. ``file:///.../curated/orders`` or ``s3://conn@bucket/curated/orders``."""
-        return str(ObjectStoragePath(self.curated_root or settings.curated_root()) / self.dataset_name)
+        from dataframe_pipeline.store.storage import curated_table_uri
+
+        return curated_table_uri(self.curated_root, self.dataset_name)
 
     def runner(self, context: Context) -> StepRunner:
         from dataframe_pipeline.core.runner import DatasetInput

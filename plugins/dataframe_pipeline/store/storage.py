@@ -41,6 +41,16 @@ _URI = re.compile(r"^(?P<scheme>[a-z0-9+.-]+)://(?:(?P<conn>[^@/]+)@)?(?P<rest>.
 _SCHEMES = {"s3": "s3", "s3a": "s3", "gs": "gs", "gcs": "gs", "abfs": "az", "abfss": "az", "az": "az"}
 
 
+def curated_table_uri(curated_root: str | None, dataset_name: str) -> str:
+    """The lake URI of a curated table, ``<curated root>/<dataset_name>`` with the root's connection id
+    kept (``DATAFRAME_PIPELINE_CURATED_ROOT`` when ``curated_root`` is None): where the store step
+    publishes it and where the quality report reads the previous version."""
+    from dataframe_pipeline.core import settings
+    from dataframe_pipeline.core.operators import lake_path
+
+    return str(lake_path(curated_root or settings.curated_root()) / dataset_name)
+
+
 def storage_options(uri: str) -> tuple[str, dict[str, str]]:
     """The plain URI delta-rs opens and its storage options, for a lake URI.
 
